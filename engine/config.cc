@@ -1,0 +1,47 @@
+#include "engine/config.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace coffer {
+
+uint32_t EngineConfig::ResolvedShardCount() const {
+  if (shard_count != 0) return shard_count;
+  uint32_t n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+absl::Status EngineConfig::Validate() const {
+  const uint32_t shards = ResolvedShardCount();
+  if (shards > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard_count ", shards, " exceeds the maximum of 64"));
+  }
+  if (submit_queue_capacity == 0 || submit_queue_capacity > 65535) {
+    return absl::InvalidArgumentError(
+        "submit_queue_capacity must be in [1, 65535]");
+  }
+  if (request_ops_max == 0) {
+    return absl::InvalidArgumentError("request_ops_max must be positive");
+  }
+  if (ops_in_flight_max < request_ops_max) {
+    return absl::InvalidArgumentError(
+        "ops_in_flight_max must be >= request_ops_max");
+  }
+  if (op_ids_remembered_max < ops_in_flight_max) {
+    return absl::InvalidArgumentError(
+        "op_ids_remembered_max must be >= ops_in_flight_max: an op still in "
+        "flight must never be forgotten");
+  }
+  if (requests_in_flight_max == 0 || requests_in_flight_max > 1u << 20) {
+    return absl::InvalidArgumentError(
+        "requests_in_flight_max must be in [1, 1048576]");
+  }
+  if (peer_queue_capacity < 2) {
+    return absl::InvalidArgumentError("peer_queue_capacity must be >= 2");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace coffer

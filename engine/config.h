@@ -1,0 +1,63 @@
+// Engine settings. Every bound here is what keeps memory and queues finite;
+// engine/DESIGN.md says what happens when each is reached.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace coffer {
+
+struct EngineConfig {
+  // Shard worker threads; 0 means one per hardware thread.
+  uint32_t shard_count = 0;
+
+  // Requests accepted by TrySubmit but not yet taken by the sequencer. When
+  // full, TrySubmit returns false and Submit waits. At most 65535 (the
+  // lock-free queue's index width).
+  uint32_t submit_queue_capacity = 4096;
+
+  // Ops (and reads) ordered but not yet answered. The sequencer stops
+  // taking requests from the submit queue while this many are in flight,
+  // which is what bounds every queue behind it.
+  uint32_t ops_in_flight_max = 1u << 20;
+
+  // Largest request (ops, lookup ids) the engine accepts.
+  uint32_t request_ops_max = 8192;
+
+  // How many of the most recent ordered op ids are remembered for
+  // exactly-once answers. Must be >= ops_in_flight_max.
+  uint64_t op_ids_remembered_max = 1u << 22;
+
+  // History entries kept in memory per shard (about 112 bytes each).
+  uint64_t history_entries_per_shard_max = 1u << 20;
+
+  // Requests in flight (each takes one slot in every queue it passes).
+  uint32_t requests_in_flight_max = 16384;
+
+  // A closed hold is remembered (a late capture gets hold_already_closed
+  // rather than hold_not_found) until this many more ops have been ordered.
+  // Counted in ops, not per shard, so the outcome never depends on the
+  // shard count.
+  uint64_t closed_hold_memory_ops = 1u << 22;
+
+  // Capacity of each shard-to-shard message queue (messages beyond it wait
+  // in the sender's backlog, itself bounded by ops_in_flight_max).
+  uint32_t peer_queue_capacity = 1u << 16;
+
+  // Iterations a worker polls its empty queues before it sleeps.
+  uint32_t idle_spin_iterations = 2000;
+
+  // Engine clock in nanoseconds since the Unix epoch; read only by the
+  // sequencer when it stamps a transaction. Default: CLOCK_REALTIME.
+  std::function<uint64_t()> clock_ns;
+
+  // Checks the settings; an error names the offending field.
+  absl::Status Validate() const;
+  // shard_count with 0 resolved.
+  uint32_t ResolvedShardCount() const;
+};
+
+}  // namespace coffer

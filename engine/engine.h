@@ -1,0 +1,82 @@
+// Coffer's ledger engine: a sequencer thread and N shard threads joined by
+// bounded lock-free queues. See engine/DESIGN.md.
+//
+//   coffer::Engine engine(config);
+//   std::vector<coffer::OpResult> r = engine.Apply({debit_op});
+//
+// Thread safety: TrySubmit/Submit and the blocking helpers may be called
+// from any number of threads at once. Destroying the engine while another
+// thread still submits is not allowed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/config.h"
+#include "engine/request.h"
+#include "engine/types.h"
+
+namespace coffer {
+
+enum class SubmitResult : uint8_t {
+  kAccepted = 0,
+  kQueueFull = 1,  // nothing happened: try again later (back-pressure)
+  kTooLarge = 2,   // more ops or ids than request_ops_max
+  kClosed = 3,     // the engine is shutting down
+};
+
+struct EngineStats {
+  struct Shard {
+    uint64_t txns_applied = 0;
+    uint64_t multi_shard_txns = 0;
+    uint64_t deferred_txns = 0;
+    uint64_t accounts = 0;
+  };
+  uint64_t requests = 0;
+  uint64_t ops_sequenced = 0;
+  uint64_t duplicates = 0;
+  uint64_t refused_before_ordering = 0;
+  uint64_t last_seq = 0;
+  std::vector<Shard> shards;
+};
+
+class Engine {
+ public:
+  // Starts the threads. Fails on an invalid config.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(EngineConfig config);
+  ~Engine();  // answers everything in flight, then stops the threads
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Hands a request to the engine without waiting. On kAccepted its
+  // on_complete will be called exactly once; otherwise it never is.
+  SubmitResult TrySubmit(Request* request);
+  // Like TrySubmit, but while the queue is full it yields and tries again.
+  SubmitResult Submit(Request* request);
+
+  // Blocking helpers: submit and wait for the answer.
+  SubmitResult Execute(Request& request);
+  std::vector<OpResult> Apply(std::vector<Op> ops);
+  std::vector<AccountInfo> Lookup(std::vector<uint64_t> account_ids);
+  StateDigest Digest();
+
+  uint32_t shard_count() const { return shard_count_; }
+  const EngineConfig& config() const { return config_; }
+  EngineStats Stats() const;
+
+ private:
+  explicit Engine(EngineConfig config);
+  struct Threads;
+
+  const EngineConfig config_;
+  const uint32_t shard_count_;
+  std::atomic<bool> closing_{false};
+  std::unique_ptr<Threads> threads_;
+};
+
+}  // namespace coffer

@@ -1,0 +1,53 @@
+#include "engine/op_id_table.h"
+
+#include <xxhash.h>
+
+#include <cassert>
+
+namespace coffer::internal {
+
+OpIdTable::OpIdTable(uint64_t capacity) : capacity_(capacity) {
+  assert(capacity > 0);
+}
+
+const OpIdTable::Record* OpIdTable::Find(uint64_t op_id) const {
+  auto it = by_id_.find(op_id);
+  if (it == by_id_.end()) return nullptr;
+  const Record& r = ring_[it->second % capacity_];
+  assert(r.op_id == op_id && r.seq == it->second);
+  return &r;
+}
+
+void OpIdTable::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq) {
+  const uint64_t index = seq % capacity_;
+  // Memory grows with use until the ring is full, then old records go.
+  if (index >= ring_.size()) ring_.resize(index + 1);
+  Record& r = ring_[index];
+  if (r.op_id != 0) {
+    assert(r.seq < seq);
+    auto it = by_id_.find(r.op_id);
+    if (it != by_id_.end() && it->second == r.seq) by_id_.erase(it);
+  }
+  r = Record{};
+  r.op_id = op_id;
+  r.fingerprint = fingerprint;
+  r.seq = seq;
+  by_id_[op_id] = seq;
+}
+
+void OpIdTable::SetResult(uint64_t seq, const OpResult& result) {
+  const uint64_t index = seq % capacity_;
+  if (index >= ring_.size()) return;
+  Record& r = ring_[index];
+  if (r.seq != seq || r.op_id == 0) return;  // forgotten meanwhile
+  r.result = result;
+  r.done = true;
+}
+
+uint64_t OpFingerprint(const Op& op) {
+  Op copy = op;
+  copy.op_id = 0;
+  return XXH3_64bits(&copy, sizeof(copy));
+}
+
+}  // namespace coffer::internal

@@ -1,0 +1,51 @@
+// The sequencer's memory of op ids: which ids were ordered, with which
+// fields (a 64-bit fingerprint) and which result. Bounded: it remembers the
+// most recent `capacity` ordered ops (a ring indexed by seq, plus a hash map
+// from op id to seq); older ids are forgotten (engine/DESIGN.md, "Exactly
+// once"). About 70 bytes per remembered id.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "engine/types.h"
+
+namespace coffer::internal {
+
+class OpIdTable {
+ public:
+  struct Record {
+    uint64_t op_id = 0;
+    uint64_t fingerprint = 0;
+    uint64_t seq = 0;
+    OpResult result;
+    bool done = false;  // result known (false while the op is in flight)
+  };
+
+  explicit OpIdTable(uint64_t capacity);
+
+  // The record of `op_id`, or nullptr if it was never ordered or is
+  // forgotten. The pointer is valid until the next Insert.
+  const Record* Find(uint64_t op_id) const;
+
+  // Remembers an op ordered at `seq` (seqs are inserted in increasing order,
+  // one record each). Forgets the oldest record when full.
+  void Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq);
+
+  // Stores the final result of the op ordered at `seq`, if still remembered.
+  void SetResult(uint64_t seq, const OpResult& result);
+
+  uint64_t size() const { return by_id_.size(); }
+  uint64_t capacity() const { return capacity_; }
+
+ private:
+  uint64_t capacity_;
+  std::vector<Record> ring_;
+  absl::flat_hash_map<uint64_t, uint64_t> by_id_;  // op id -> seq
+};
+
+// Fingerprint of every field of an op except its id.
+uint64_t OpFingerprint(const Op& op);
+
+}  // namespace coffer::internal

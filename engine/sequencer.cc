@@ -1,0 +1,402 @@
+#include "engine/sequencer.h"
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <thread>
+
+#include "engine/executor.h"
+#include "engine/partition.h"
+
+namespace coffer::internal {
+namespace {
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+template <typename T>
+void Bump(std::atomic<T>& counter, T by = 1) {
+  // Single writer: a plain load and store, no read-modify-write.
+  counter.store(counter.load(std::memory_order_relaxed) + by,
+                std::memory_order_relaxed);
+}
+
+}  // namespace
+
+Sequencer::Sequencer(const EngineConfig& config, uint32_t shard_count)
+    : config_(config),
+      shard_count_(shard_count),
+      op_ids_(config.op_ids_remembered_max) {}
+
+void Sequencer::Run() {
+  uint32_t idle = 0;
+  for (;;) {
+    bool progress = DrainDone();
+    progress |= AdmitRequests();
+    if (progress) {
+      idle = 0;
+      continue;
+    }
+    if (wiring_.stop->load(std::memory_order_acquire) &&
+        requests_in_flight_ == 0 && held_ == nullptr &&
+        wiring_.submit->empty()) {
+      return;
+    }
+    if (++idle < config_.idle_spin_iterations) {
+      CpuRelax();
+      continue;
+    }
+    const uint32_t token = bell_.PrepareSleep();
+    if (!HaveWork() && !wiring_.stop->load(std::memory_order_acquire)) {
+      bell_.Sleep(token);
+    }
+    bell_.Awake();
+    idle = 0;
+  }
+}
+
+bool Sequencer::HaveWork() const {
+  for (RequestQueue* q : wiring_.from_shard) {
+    if (q->read_available() > 0) return true;
+  }
+  // Requests waiting while the in-flight bound is reached are not work: a
+  // shard's answer (which rings this bell) is what makes room.
+  const bool room = held_ != nullptr ||
+                    requests_in_flight_ < config_.requests_in_flight_max;
+  return room && (held_ != nullptr || !wiring_.submit->empty());
+}
+
+bool Sequencer::DrainDone() {
+  bool progress = false;
+  for (RequestQueue* q : wiring_.from_shard) {
+    Request* r;
+    while (q->pop(r)) {
+      progress = true;
+      assert(r->internal.shards_outstanding > 0);
+      if (--r->internal.shards_outstanding == 0) OnShardsDone(r);
+    }
+  }
+  return progress;
+}
+
+uint32_t Sequencer::CostOf(const Request& r) {
+  switch (r.kind) {
+    case RequestKind::kOps:
+      return std::max<uint32_t>(1, static_cast<uint32_t>(r.ops.size()));
+    case RequestKind::kLookup:
+      return std::max<uint32_t>(1, static_cast<uint32_t>(r.lookup_ids.size()));
+    default:
+      return 1;
+  }
+}
+
+bool Sequencer::AdmitRequests() {
+  bool progress = false;
+  // Bounded per pass so that answers keep flowing under a flood of requests.
+  for (int i = 0; i < 256; ++i) {
+    Request* r = held_;
+    if (r == nullptr && !wiring_.submit->pop(r)) break;
+    const uint32_t cost = CostOf(*r);
+    if (requests_in_flight_ >= config_.requests_in_flight_max ||
+        ops_in_flight_ + cost > config_.ops_in_flight_max) {
+      held_ = r;  // wait for room; the submit queue fills up behind it
+      break;
+    }
+    held_ = nullptr;
+    Sequence(r);
+    progress = true;
+  }
+  return progress;
+}
+
+uint64_t Sequencer::NextTimestamp() {
+  uint64_t now = config_.clock_ns();
+  // Strictly increasing, whatever the wall clock does.
+  last_timestamp_ns_ = std::max(now, last_timestamp_ns_ + 1);
+  return last_timestamp_ns_;
+}
+
+void Sequencer::Sequence(Request* r) {
+  RequestState& in = r->internal;
+  in.txns.clear();
+  in.snaps.clear();
+  in.shard_txns.resize(shard_count_);
+  for (auto& list : in.shard_txns) list.clear();
+  in.shard_pending.assign(shard_count_, 0);
+  in.shards_mask = 0;
+  in.shards_outstanding = 0;
+  in.duplicates_waiting = 0;
+  in.completed = false;
+  in.cost = CostOf(*r);
+  ++requests_in_flight_;
+  ops_in_flight_ += in.cost;
+  Bump(counters_.requests, uint64_t{1});
+
+  switch (r->kind) {
+    case RequestKind::kOps:
+      SequenceOps(r);
+      break;
+    case RequestKind::kLookup: {
+      r->accounts.assign(r->lookup_ids.size(), AccountInfo{});
+      const uint64_t ts = NextTimestamp();
+      for (uint32_t i = 0; i < r->lookup_ids.size(); ++i) {
+        Txn x;
+        x.kind = TxnKind::kLookup;
+        x.seq = next_seq_;  // the next op: reads see everything before it
+        x.timestamp_ns = ts;
+        x.op_begin = i;
+        x.op_count = 1;
+        x.participants = uint64_t{1}
+                         << ShardOf(r->lookup_ids[i], shard_count_);
+        x.coordinator = static_cast<uint16_t>(std::countr_zero(x.participants));
+        AddTxn(r, x);
+      }
+      break;
+    }
+    case RequestKind::kHistory: {
+      r->history.clear();
+      r->history_next_before = 0;
+      r->history_found = false;
+      r->history_limit = std::min(r->history_limit, config_.request_ops_max);
+      Txn x;
+      x.kind = TxnKind::kHistory;
+      x.seq = next_seq_;
+      x.timestamp_ns = NextTimestamp();
+      x.participants = uint64_t{1}
+                       << ShardOf(r->history_account, shard_count_);
+      x.coordinator = static_cast<uint16_t>(std::countr_zero(x.participants));
+      AddTxn(r, x);
+      break;
+    }
+    case RequestKind::kDigest: {
+      in.digest_parts.assign(shard_count_, StateDigest{});
+      Txn x;
+      x.kind = TxnKind::kDigest;
+      x.seq = next_seq_;
+      x.timestamp_ns = NextTimestamp();
+      x.participants = shard_count_ == 64 ? ~uint64_t{0}
+                                          : (uint64_t{1} << shard_count_) - 1;
+      AddTxn(r, x);
+      break;
+    }
+  }
+  // A read reflects exactly the ops with a smaller seq; an ops request
+  // reports the seq of its last ordered op.
+  r->seq = next_seq_ - 1;
+  Dispatch(r);
+}
+
+void Sequencer::SequenceOps(Request* r) {
+  RequestState& in = r->internal;
+  const uint32_t n = static_cast<uint32_t>(r->ops.size());
+  r->results.assign(n, OpResult{});
+  in.dispositions.assign(n, OpDisposition::kFinal);
+  in.fingerprints.assign(n, 0);
+  uint32_t i = 0;
+  while (i < n) {
+    uint32_t j = i;
+    while (j < n && (r->ops[j].flags & kOpFlagLinked) != 0) ++j;
+    if (j == n) {
+      // The batch ends inside a chain: nothing of it can be applied.
+      for (uint32_t k = i; k < n; ++k) {
+        r->results[k].code = ResultCode::kLinkedChainOpen;
+      }
+      Bump(counters_.refused_before_ordering, uint64_t{n - i});
+      break;
+    }
+    const uint32_t len = j + 1 - i;
+    if (len > kChainOpsMax) {
+      FailChain(r, i, len, i, ResultCode::kLinkedChainTooLong);
+    } else {
+      SequenceChain(r, i, len);
+    }
+    i = j + 1;
+  }
+}
+
+void Sequencer::FailChain(Request* r, uint32_t begin, uint32_t len,
+                          uint32_t bad, ResultCode code) {
+  for (uint32_t k = begin; k < begin + len; ++k) {
+    r->results[k] = OpResult{};
+    r->results[k].code = k == bad ? code : ResultCode::kLinkedOpFailed;
+    r->internal.dispositions[k] = OpDisposition::kFinal;
+  }
+  Bump(counters_.refused_before_ordering, uint64_t{len});
+}
+
+void Sequencer::SequenceChain(Request* r, uint32_t begin, uint32_t len) {
+  RequestState& in = r->internal;
+  const Op* ops = &r->ops[begin];
+  for (uint32_t k = 0; k < len; ++k) {
+    if (ops[k].op_id == 0) {
+      FailChain(r, begin, len, begin + k, ResultCode::kOpIdZero);
+      return;
+    }
+  }
+  // Exactly once: every op of the chain must be new, or every op must be an
+  // exact copy of a remembered one (a retry of the whole chain).
+  uint32_t known = 0;
+  for (uint32_t k = 0; k < len; ++k) {
+    const uint64_t fp = OpFingerprint(ops[k]);
+    in.fingerprints[begin + k] = fp;
+    for (uint32_t m = 0; m < k; ++m) {
+      if (ops[m].op_id == ops[k].op_id) {
+        FailChain(r, begin, len, begin + k,
+                  ResultCode::kOpIdReusedWithDifferentFields);
+        return;
+      }
+    }
+    const OpIdTable::Record* rec = op_ids_.Find(ops[k].op_id);
+    if (rec == nullptr) continue;
+    if (rec->fingerprint != fp) {
+      FailChain(r, begin, len, begin + k,
+                ResultCode::kOpIdReusedWithDifferentFields);
+      return;
+    }
+    ++known;
+  }
+  if (known > 0 && known < len) {
+    // Part of this chain was applied under other company: not a retry.
+    uint32_t bad = 0;
+    while (op_ids_.Find(ops[bad].op_id) == nullptr) ++bad;
+    FailChain(r, begin, len, begin + bad,
+              ResultCode::kOpIdReusedWithDifferentFields);
+    return;
+  }
+  if (known == len) {
+    for (uint32_t k = 0; k < len; ++k) {
+      const OpIdTable::Record* rec = op_ids_.Find(ops[k].op_id);
+      in.dispositions[begin + k] = OpDisposition::kDuplicate;
+      Bump(counters_.duplicates, uint64_t{1});
+      if (rec->done) {
+        r->results[begin + k] = rec->result;
+        r->results[begin + k].flags |= kResultFlagDuplicate;
+      } else {
+        waiters_[ops[k].op_id].emplace_back(r, begin + k);
+        ++in.duplicates_waiting;
+      }
+    }
+    return;
+  }
+  // New: order it.
+  Txn x;
+  x.kind = TxnKind::kOps;
+  x.seq = next_seq_;
+  x.timestamp_ns = NextTimestamp();
+  x.op_begin = begin;
+  x.op_count = len;
+  next_seq_ += len;
+  for (uint32_t k = 0; k < len; ++k) {
+    op_ids_.Insert(ops[k].op_id, in.fingerprints[begin + k], x.seq + k);
+    in.dispositions[begin + k] = OpDisposition::kSequenced;
+  }
+  Bump(counters_.ops_sequenced, uint64_t{len});
+  counters_.last_seq.store(next_seq_ - 1, std::memory_order_relaxed);
+  uint64_t mask = 0;
+  ForEachRecord(ops, len, [&](uint64_t, bool, uint64_t owner) {
+    mask |= uint64_t{1} << ShardOf(owner, shard_count_);
+  });
+  if (mask == 0) mask = 1;  // names no valid record: any shard refuses it
+  x.participants = mask;
+  x.coordinator = static_cast<uint16_t>(std::countr_zero(mask));
+  if (x.multi_shard()) {
+    x.snap_begin = static_cast<uint32_t>(in.snaps.size());
+    ForEachRecord(ops, len, [&](uint64_t id, bool is_hold, uint64_t owner) {
+      SnapRecord rec;
+      rec.id = id;
+      rec.is_hold = is_hold;
+      rec.owner_shard = static_cast<uint16_t>(ShardOf(owner, shard_count_));
+      in.snaps.push_back(rec);
+    });
+    x.snap_count = static_cast<uint32_t>(in.snaps.size()) - x.snap_begin;
+  }
+  AddTxn(r, x);
+}
+
+void Sequencer::AddTxn(Request* r, const Txn& x) {
+  RequestState& in = r->internal;
+  const auto index = static_cast<uint32_t>(in.txns.size());
+  in.txns.push_back(x);
+  for (uint64_t m = x.participants; m != 0; m &= m - 1) {
+    in.shard_txns[std::countr_zero(m)].push_back(index);
+  }
+}
+
+void Sequencer::Dispatch(Request* r) {
+  RequestState& in = r->internal;
+  // Fill every shard's count before the first hand-off: a shard may finish
+  // and answer while later shards are still being handed the request.
+  for (uint32_t s = 0; s < shard_count_; ++s) {
+    if (in.shard_txns[s].empty()) continue;
+    in.shard_pending[s] = static_cast<uint32_t>(in.shard_txns[s].size());
+    in.shards_mask |= uint64_t{1} << s;
+    ++in.shards_outstanding;
+  }
+  if (in.shards_outstanding == 0) {
+    OnShardsDone(r);
+    return;
+  }
+  for (uint64_t m = in.shards_mask; m != 0; m &= m - 1) {
+    const int s = std::countr_zero(m);
+    // Capacity is requests_in_flight_max, which admission respects.
+    const bool pushed = wiring_.to_shard[s]->push(r);
+    assert(pushed);
+    (void)pushed;
+    wiring_.shard_bells[s]->Ring();
+  }
+}
+
+void Sequencer::OnShardsDone(Request* r) {
+  RequestState& in = r->internal;
+  if (r->kind == RequestKind::kOps) {
+    for (uint32_t k = 0; k < r->ops.size(); ++k) {
+      if (in.dispositions[k] != OpDisposition::kSequenced) continue;
+      const OpResult& result = r->results[k];
+      op_ids_.SetResult(result.seq, result);
+      auto it = waiters_.find(r->ops[k].op_id);
+      if (it == waiters_.end()) continue;
+      auto waiting = std::move(it->second);
+      waiters_.erase(it);
+      for (auto& [other, index] : waiting) {
+        other->results[index] = result;
+        other->results[index].flags |= kResultFlagDuplicate;
+        assert(other->internal.duplicates_waiting > 0);
+        --other->internal.duplicates_waiting;
+        // `r` itself completes below, after its own loop is done with it.
+        if (other != r) MaybeComplete(other);
+      }
+    }
+  } else if (r->kind == RequestKind::kDigest) {
+    StateDigest total;
+    for (const StateDigest& part : in.digest_parts) {
+      const uint64_t lo = total.lo + part.lo;
+      total.hi += part.hi + (lo < total.lo ? 1 : 0);
+      total.lo = lo;
+      total.accounts += part.accounts;
+      total.holds += part.holds;
+    }
+    r->digest = total;
+  }
+  MaybeComplete(r);
+}
+
+void Sequencer::MaybeComplete(Request* r) {
+  RequestState& in = r->internal;
+  if (in.completed || in.shards_outstanding != 0 ||
+      in.duplicates_waiting != 0) {
+    return;
+  }
+  in.completed = true;
+  assert(requests_in_flight_ > 0 && ops_in_flight_ >= in.cost);
+  --requests_in_flight_;
+  ops_in_flight_ -= in.cost;
+  // The owner may free or reuse the request from here on.
+  if (r->on_complete) r->on_complete(*r);
+}
+
+}  // namespace coffer::internal

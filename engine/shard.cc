@@ -1,0 +1,660 @@
+#include "engine/shard.h"
+
+#include <xxhash.h>
+
+#include <bit>
+#include <cassert>
+#include <thread>
+
+#include "engine/partition.h"
+
+namespace coffer::internal {
+namespace {
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Adds a record's 128-bit hash into the order-independent digest sum.
+template <typename T>
+void DigestAdd(StateDigest& d, const T& record) {
+  XXH128_hash_t h = XXH3_128bits(&record, sizeof(record));
+  const uint64_t lo = d.lo + h.low64;
+  d.hi += h.high64 + (lo < d.lo ? 1 : 0);
+  d.lo = lo;
+}
+
+struct DigestAccount {
+  uint64_t id;
+  int64_t balance;
+  uint64_t held;
+  uint64_t overdraft_limit;
+  uint64_t balance_cap;
+  uint32_t currency;
+  uint32_t flags;
+};
+struct DigestHold {
+  uint64_t id;
+  uint64_t account_id;
+  uint64_t amount;
+  uint64_t expires_at_ns;
+};
+
+}  // namespace
+
+Shard::Shard(uint32_t index, uint32_t shard_count, const EngineConfig& config)
+    : index_(index),
+      shard_count_(shard_count),
+      config_(config),
+      history_(config.history_entries_per_shard_max),
+      backlog_(shard_count),
+      scratch_results_(kChainOpsMax) {}
+
+// --- the worker loop ------------------------------------------------------
+
+void Shard::Run() {
+  uint32_t idle = 0;
+  for (;;) {
+    bool progress = DrainPeers();
+    progress |= FlushBacklogs();
+    progress |= AdmitWork();
+    if (progress) {
+      idle = 0;
+      continue;
+    }
+    if (wiring_.stop->load(std::memory_order_acquire) && !HaveWork() &&
+        pending_.empty() && current_ == nullptr) {
+      return;
+    }
+    if (++idle < config_.idle_spin_iterations) {
+      CpuRelax();
+      continue;
+    }
+    const uint32_t token = bell_.PrepareSleep();
+    if (!HaveWork() && !wiring_.stop->load(std::memory_order_acquire)) {
+      bell_.Sleep(token);
+    }
+    bell_.Awake();
+    idle = 0;
+  }
+}
+
+bool Shard::HaveWork() const {
+  if (wiring_.in->read_available() > 0) return true;
+  for (uint32_t p = 0; p < shard_count_; ++p) {
+    if (p == index_) continue;
+    if (wiring_.peer_in[p]->read_available() > 0) return true;
+    if (!backlog_[p].empty()) return true;  // retry until the peer has room
+  }
+  // A request whose admission paused at a digest barrier resumes when the
+  // lock queues empty, which only a peer message can cause: no work here.
+  return false;
+}
+
+bool Shard::DrainPeers() {
+  bool progress = false;
+  for (uint32_t p = 0; p < shard_count_; ++p) {
+    if (p == index_) continue;
+    PeerMsg msg;
+    // Bounded per pass so that one busy peer cannot starve admission.
+    for (int i = 0; i < 1024 && wiring_.peer_in[p]->pop(msg); ++i) {
+      OnPeerReady(Key{msg.request, msg.txn});
+      progress = true;
+    }
+  }
+  DrainReady();
+  return progress;
+}
+
+bool Shard::FlushBacklogs() {
+  bool progress = false;
+  for (uint32_t p = 0; p < shard_count_; ++p) {
+    auto& q = backlog_[p];
+    bool sent = false;
+    while (!q.empty() && wiring_.peer_out[p]->push(q.front())) {
+      q.pop_front();
+      sent = true;
+    }
+    if (sent) {
+      wiring_.peer_bells[p]->Ring();
+      progress = true;
+    }
+  }
+  return progress;
+}
+
+bool Shard::AdmitWork() {
+  if (current_ == nullptr) {
+    if (!wiring_.in->pop(current_)) return false;
+    cursor_ = 0;
+    current_count_ =
+        static_cast<uint32_t>(current_->internal.shard_txns[index_].size());
+    assert(current_count_ > 0);
+  }
+  bool progress = false;
+  while (cursor_ < current_count_) {
+    const uint32_t t = current_->internal.shard_txns[index_][cursor_];
+    const Txn& x = current_->internal.txns[t];
+    if (x.kind == TxnKind::kDigest) {
+      // A barrier: it reflects exactly the transactions before it, so it
+      // waits until none is in progress here, and admits nothing after it
+      // until it is done.
+      if (!lock_queues_.empty()) return progress;
+      const bool last = cursor_ + 1 == current_count_;
+      Request* r = current_;
+      ++cursor_;
+      if (last) current_ = nullptr;
+      RunDigest(r, x);
+      Finish(r);
+      if (last) return true;
+      progress = true;
+      continue;
+    }
+    // After the last Admit the request may complete and be freed by its
+    // owner: read nothing from it afterwards.
+    const bool last = cursor_ + 1 == current_count_;
+    Request* r = current_;
+    ++cursor_;
+    if (last) current_ = nullptr;
+    Admit(r, t);
+    DrainReady();
+    if (last) return true;
+    progress = true;
+  }
+  return progress;
+}
+
+// --- lock manager ---------------------------------------------------------
+
+void Shard::LocalAccounts(const Request& r, const Txn& x, Accounts* out) const {
+  out->clear();
+  switch (x.kind) {
+    case TxnKind::kOps:
+      ForEachRecord(&r.ops[x.op_begin], x.op_count,
+                    [&](uint64_t, bool, uint64_t owner) {
+                      if (ShardOf(owner, shard_count_) != index_) return;
+                      for (uint64_t a : *out) {
+                        if (a == owner) return;
+                      }
+                      out->push_back(owner);
+                    });
+      break;
+    case TxnKind::kLookup:
+      out->push_back(r.lookup_ids[x.op_begin]);
+      break;
+    case TxnKind::kHistory:
+      out->push_back(r.history_account);
+      break;
+    case TxnKind::kDigest:
+      break;
+  }
+}
+
+void Shard::Admit(Request* r, uint32_t t) {
+  const Txn& x = r->internal.txns[t];
+  Accounts local;
+  LocalAccounts(*r, x, &local);
+  bool contended = false;
+  if (!lock_queues_.empty()) {
+    for (uint64_t a : local) contended |= lock_queues_.contains(a);
+  }
+  if (!contended && !x.multi_shard()) {
+    // The common case: nothing earlier holds these accounts.
+    Run(r, t);
+    Finish(r);
+    return;
+  }
+  const Key key{r, t};
+  uint32_t waits = 0;
+  for (uint64_t a : local) {
+    auto& q = lock_queues_[a];
+    q.push_back(key);
+    if (q.size() > 1) ++waits;
+  }
+  Pending& p = pending_[key];  // may exist: a peer's records came first
+  p.admitted = true;
+  p.waits = waits;
+  if (waits > 0) {
+    counters_.deferred_txns.store(counters_.deferred_txns.load() + 1,
+                                  std::memory_order_relaxed);
+  } else {
+    ready_.push_back(key);
+  }
+}
+
+void Shard::DrainReady() {
+  if (draining_ready_) return;  // the outer loop will get to them
+  draining_ready_ = true;
+  while (!ready_.empty()) {
+    const Key key = ready_.back();
+    ready_.pop_back();
+    OnAcquired(key);
+  }
+  draining_ready_ = false;
+}
+
+void Shard::OnAcquired(const Key& key) {
+  Request* r = key.request;
+  const Txn& x = r->internal.txns[key.txn];
+  if (!x.multi_shard()) {
+    Run(r, key.txn);
+    Release(key);
+    return;
+  }
+  // Expire this side's holds at the transaction's time before taking the
+  // snapshot, so every participant sees the same, current records.
+  Accounts local;
+  LocalAccounts(*r, x, &local);
+  for (uint64_t a : local) {
+    auto it = accounts_.find(a);
+    if (it != accounts_.end()) {
+      ExpireHolds(a, it->second, x.timestamp_ns, x.seq);
+    }
+  }
+  FillSnapshots(r, x);
+  for (uint32_t p = 0; p < shard_count_; ++p) {
+    if (p != index_ && (x.participants >> p & 1) != 0) {
+      Send(p, PeerMsg{r, key.txn});
+    }
+  }
+  Pending& pend = pending_[key];
+  pend.acquired = true;
+  const uint32_t needed = std::popcount(x.participants) - 1;
+  if (pend.readies == needed) {
+    Run(r, key.txn);
+    Release(key);
+  }
+}
+
+void Shard::OnPeerReady(const Key& key) {
+  Pending& p = pending_[key];
+  ++p.readies;
+  if (!p.acquired) return;  // not yet our turn on this side
+  const Txn& x = key.request->internal.txns[key.txn];
+  const uint32_t needed = std::popcount(x.participants) - 1;
+  assert(p.readies <= needed);
+  if (p.readies == needed) {
+    Run(key.request, key.txn);
+    Release(key);
+  }
+}
+
+void Shard::Release(const Key& key) {
+  Request* r = key.request;
+  const Txn& x = r->internal.txns[key.txn];
+  Accounts local;
+  LocalAccounts(*r, x, &local);
+  for (uint64_t a : local) {
+    auto it = lock_queues_.find(a);
+    assert(it != lock_queues_.end() && it->second.front() == key);
+    auto& q = it->second;
+    q.erase(q.begin());
+    if (q.empty()) {
+      lock_queues_.erase(it);
+      continue;
+    }
+    Pending& next = pending_[q.front()];
+    assert(next.waits > 0);
+    if (--next.waits == 0) ready_.push_back(q.front());
+  }
+  pending_.erase(key);
+  Finish(r);
+}
+
+void Shard::Finish(Request* r) {
+  uint32_t& left = r->internal.shard_pending[index_];
+  assert(left > 0);
+  if (--left > 0) return;
+  // Every transaction of this request on this shard is done: hand it back.
+  // The queue holds requests_in_flight_max entries, so this cannot fail.
+  const bool pushed = wiring_.done->push(r);
+  assert(pushed);
+  (void)pushed;
+  wiring_.sequencer_bell->Ring();
+}
+
+void Shard::Send(uint32_t peer, const PeerMsg& msg) {
+  if (backlog_[peer].empty() && wiring_.peer_out[peer]->push(msg)) {
+    wiring_.peer_bells[peer]->Ring();
+    return;
+  }
+  // Never block on a peer (it may be waiting on us): keep the message until
+  // its queue has room. Bounded by the transactions in flight.
+  backlog_[peer].push_back(msg);
+}
+
+// --- running transactions -------------------------------------------------
+
+void Shard::Run(Request* r, uint32_t t) {
+  const Txn& x = r->internal.txns[t];
+  switch (x.kind) {
+    case TxnKind::kOps:
+      RunOps(r, x);
+      break;
+    case TxnKind::kLookup:
+      RunLookup(r, x);
+      break;
+    case TxnKind::kHistory:
+      RunHistory(r, x);
+      break;
+    case TxnKind::kDigest:
+      assert(false && "digests run at admission");
+      break;
+  }
+  counters_.txns_applied.store(counters_.txns_applied.load() + 1,
+                               std::memory_order_relaxed);
+}
+
+void Shard::RunOps(Request* r, const Txn& x) {
+  if (x.multi_shard()) {
+    LoadSnapshotView(*r, x);
+    counters_.multi_shard_txns.store(counters_.multi_shard_txns.load() + 1,
+                                     std::memory_order_relaxed);
+  } else {
+    LoadLocalView(*r, x);
+  }
+  // Every participant computes the same results; the coordinator's copy is
+  // the one the client gets, the others are scratch.
+  OpResult* results = x.coordinator == index_ ? &r->results[x.op_begin]
+                                              : scratch_results_.data();
+  ExecuteTxn(view_, &r->ops[x.op_begin], x.op_count, x.seq, x.timestamp_ns,
+             results);
+  Commit(x.seq);
+}
+
+void Shard::LoadLocalView(const Request& r, const Txn& x) {
+  view_.Clear();
+  const Op* ops = &r.ops[x.op_begin];
+  // First bring every account up to the transaction's time (expiring holds
+  // may change hold records), then load the records.
+  ForEachRecord(ops, x.op_count, [&](uint64_t id, bool is_hold, uint64_t) {
+    if (is_hold) return;
+    auto it = accounts_.find(id);
+    if (it != accounts_.end()) {
+      ExpireHolds(id, it->second, x.timestamp_ns, x.seq);
+    }
+  });
+  ForEachRecord(ops, x.op_count, [&](uint64_t id, bool is_hold, uint64_t) {
+    if (is_hold) {
+      HoldSlot s;
+      s.id = id;
+      s.local = true;
+      if (VisibleHold(id, x.seq) != nullptr) {
+        s.exists = true;
+        s.live = &holds_.find(id)->second;
+        s.hold = *s.live;
+      }
+      view_.holds.push_back(s);
+      return;
+    }
+    AccountSlot s;
+    s.id = id;
+    s.local = true;
+    auto it = accounts_.find(id);
+    if (it != accounts_.end()) {
+      s.exists = true;
+      s.live = &it->second;
+      s.account.state = it->second;
+      if ((it->second.flags & (kAccountFlagOverdraft | kAccountFlagCap)) !=
+          0) {
+        s.account.limits = limits_.at(id);
+      }
+    }
+    view_.accounts.push_back(s);
+  });
+}
+
+void Shard::FillSnapshots(Request* r, const Txn& x) {
+  for (uint32_t i = 0; i < x.snap_count; ++i) {
+    SnapRecord& rec = r->internal.snaps[x.snap_begin + i];
+    if (rec.owner_shard != index_) continue;
+    if (rec.is_hold) {
+      const HoldState* h = VisibleHold(rec.id, x.seq);
+      rec.exists = h != nullptr;
+      if (h != nullptr) rec.hold = *h;
+      continue;
+    }
+    auto it = accounts_.find(rec.id);
+    rec.exists = it != accounts_.end();
+    if (!rec.exists) continue;
+    rec.account.state = it->second;
+    if ((it->second.flags & (kAccountFlagOverdraft | kAccountFlagCap)) != 0) {
+      rec.account.limits = limits_.at(rec.id);
+    }
+  }
+}
+
+void Shard::LoadSnapshotView(const Request& r, const Txn& x) {
+  view_.Clear();
+  for (uint32_t i = 0; i < x.snap_count; ++i) {
+    const SnapRecord& rec = r.internal.snaps[x.snap_begin + i];
+    const bool local = rec.owner_shard == index_;
+    if (rec.is_hold) {
+      HoldSlot s;
+      s.id = rec.id;
+      s.local = local;
+      s.exists = rec.exists;
+      s.hold = rec.hold;
+      if (local && rec.exists) {
+        auto it = holds_.find(rec.id);
+        s.live = it != holds_.end() ? &it->second : nullptr;
+      }
+      view_.holds.push_back(s);
+      continue;
+    }
+    AccountSlot s;
+    s.id = rec.id;
+    s.local = local;
+    s.exists = rec.exists;
+    s.account = rec.account;
+    if (local && rec.exists) s.live = &accounts_.find(rec.id)->second;
+    view_.accounts.push_back(s);
+  }
+}
+
+void Shard::AppendHistory(AccountState& account, HistoryEntry entry) {
+  entry.number = ++account.history_count;
+  const uint64_t pos = history_.Append(entry, account.history_head);
+  if (pos != 0) account.history_head = pos;
+}
+
+void Shard::Commit(uint64_t seq) {
+  // History first: it advances each account's entry count and head.
+  for (PendingEntry& pe : view_.entries) {
+    AccountSlot& slot = view_.accounts[pe.slot];
+    if (slot.local) AppendHistory(slot.account.state, pe.entry);
+  }
+  // Update existing records in place before inserting new ones: an insert
+  // may move the map's storage and invalidate the `live` pointers.
+  for (AccountSlot& s : view_.accounts) {
+    if (s.local && s.dirty && s.live != nullptr) *s.live = s.account.state;
+  }
+  for (HoldSlot& s : view_.holds) {
+    if (!s.local || !s.dirty || s.live == nullptr) continue;
+    const bool was_open = s.live->status == HoldStatus::kOpen;
+    *s.live = s.hold;
+    if (was_open && s.hold.status != HoldStatus::kOpen) {
+      if (s.hold.expires_at_ns != 0) {
+        expiring_.erase({s.hold.account_id, s.hold.expires_at_ns, s.id});
+      }
+      closed_holds_.emplace_back(s.id, s.hold.closed_seq);
+    }
+  }
+  for (AccountSlot& s : view_.accounts) {
+    if (!s.local || !s.dirty || s.live != nullptr) continue;
+    accounts_.emplace(s.id, s.account.state);
+    if ((s.account.state.flags & (kAccountFlagOverdraft | kAccountFlagCap)) !=
+        0) {
+      limits_.emplace(s.id, s.account.limits);
+    }
+    counters_.accounts.store(accounts_.size(), std::memory_order_relaxed);
+  }
+  for (HoldSlot& s : view_.holds) {
+    if (!s.local || !s.dirty || s.live != nullptr) continue;
+    holds_.insert_or_assign(s.id, s.hold);  // replaces a forgotten closed one
+    if (s.hold.status == HoldStatus::kOpen) {
+      if (s.hold.expires_at_ns != 0) {
+        expiring_.insert({s.hold.account_id, s.hold.expires_at_ns, s.id});
+      }
+    } else {
+      closed_holds_.emplace_back(s.id, s.hold.closed_seq);
+    }
+  }
+  ForgetClosedHolds(seq);
+}
+
+// --- holds ----------------------------------------------------------------
+
+void Shard::ExpireHolds(uint64_t account_id, AccountState& account,
+                        uint64_t ts_ns, uint64_t seq) {
+  if (account.expiring_holds == 0) return;
+  auto it = expiring_.lower_bound({account_id, 0, 0});
+  while (it != expiring_.end() && std::get<0>(*it) == account_id &&
+         std::get<1>(*it) <= ts_ns) {
+    const uint64_t hold_id = std::get<2>(*it);
+    HoldState& h = holds_.at(hold_id);
+    assert(h.status == HoldStatus::kOpen && account.held >= h.amount);
+    assert(account.expiring_holds > 0);
+    account.held -= h.amount;
+    --account.expiring_holds;
+    h.status = HoldStatus::kExpired;
+    h.closed_seq = seq;
+    HistoryEntry e;
+    e.seq = seq;
+    e.op_id = hold_id;
+    e.account_id = account_id;
+    e.held_delta = -static_cast<int64_t>(h.amount);
+    e.balance_after = account.balance;
+    e.held_after = account.held;
+    e.timestamp_ns = ts_ns;
+    e.kind = EntryKind::kHoldExpired;
+    AppendHistory(account, e);
+    closed_holds_.emplace_back(hold_id, seq);
+    it = expiring_.erase(it);
+  }
+}
+
+const HoldState* Shard::VisibleHold(uint64_t hold_id, uint64_t seq) const {
+  auto it = holds_.find(hold_id);
+  if (it == holds_.end()) return nullptr;
+  const HoldState& h = it->second;
+  if (h.status != HoldStatus::kOpen &&
+      h.closed_seq + config_.closed_hold_memory_ops < seq) {
+    return nullptr;  // forgotten, whether or not memory was reclaimed yet
+  }
+  return &h;
+}
+
+void Shard::ForgetClosedHolds(uint64_t seq) {
+  // Entries are in roughly increasing closed_seq order (deferred transactions
+  // may close slightly out of order); VisibleHold is the exact rule, this
+  // only reclaims memory.
+  while (!closed_holds_.empty() &&
+         closed_holds_.front().second + config_.closed_hold_memory_ops <
+             seq) {
+    auto it = holds_.find(closed_holds_.front().first);
+    if (it != holds_.end() && it->second.status != HoldStatus::kOpen &&
+        it->second.closed_seq == closed_holds_.front().second) {
+      holds_.erase(it);
+    }
+    closed_holds_.pop_front();
+  }
+}
+
+uint64_t Shard::EffectiveHeld(uint64_t account_id, const AccountState& a,
+                              uint64_t ts_ns) const {
+  uint64_t held = a.held;
+  if (a.expiring_holds == 0) return held;
+  for (auto it = expiring_.lower_bound({account_id, 0, 0});
+       it != expiring_.end() && std::get<0>(*it) == account_id &&
+       std::get<1>(*it) <= ts_ns;
+       ++it) {
+    held -= holds_.at(std::get<2>(*it)).amount;
+  }
+  return held;
+}
+
+// --- reads ----------------------------------------------------------------
+
+void Shard::RunLookup(Request* r, const Txn& x) {
+  const uint64_t id = r->lookup_ids[x.op_begin];
+  AccountInfo info;
+  auto it = accounts_.find(id);
+  if (it != accounts_.end()) {
+    const AccountState& a = it->second;
+    info.id = id;
+    info.balance = a.balance;
+    info.held = EffectiveHeld(id, a, x.timestamp_ns);
+    info.currency = a.currency;
+    info.flags = a.flags & ~kAccountFlagInternalMask;
+    info.history_count = a.history_count;
+    if ((a.flags & (kAccountFlagOverdraft | kAccountFlagCap)) != 0) {
+      const AccountLimits& l = limits_.at(id);
+      info.overdraft_limit = l.overdraft_limit;
+      info.balance_cap = l.balance_cap;
+    }
+  }
+  r->accounts[x.op_begin] = info;
+}
+
+void Shard::RunHistory(Request* r, const Txn& x) {
+  (void)x;
+  r->history.clear();
+  r->history_next_before = 0;
+  auto it = accounts_.find(r->history_account);
+  r->history_found = it != accounts_.end();
+  if (!r->history_found || r->history_limit == 0) return;
+  const uint32_t limit = r->history_limit;
+  const uint32_t before = r->history_before;
+  const HistoryRing::Slot* slot = history_.At(it->second.history_head);
+  while (slot != nullptr) {
+    const HistoryEntry& e = slot->entry;
+    if (before == 0 || e.number < before) {
+      if (r->history.size() == limit) {
+        r->history_next_before = r->history.back().number;
+        return;
+      }
+      r->history.push_back(e);
+    }
+    slot = history_.At(slot->prev_pos);
+  }
+}
+
+void Shard::RunDigest(Request* r, const Txn& x) {
+  StateDigest d;
+  for (const auto& [id, a] : accounts_) {
+    DigestAccount rec{};
+    rec.id = id;
+    rec.balance = a.balance;
+    rec.held = EffectiveHeld(id, a, x.timestamp_ns);
+    rec.currency = a.currency;
+    rec.flags = a.flags & ~kAccountFlagInternalMask;
+    if ((a.flags & (kAccountFlagOverdraft | kAccountFlagCap)) != 0) {
+      const AccountLimits& l = limits_.at(id);
+      rec.overdraft_limit = l.overdraft_limit;
+      rec.balance_cap = l.balance_cap;
+    }
+    DigestAdd(d, rec);
+    ++d.accounts;
+  }
+  // Only holds that are open at the digest's time: which closed holds are
+  // still remembered is a memory matter, not ledger state.
+  for (const auto& [id, h] : holds_) {
+    if (h.status != HoldStatus::kOpen) continue;
+    if (h.expires_at_ns != 0 && h.expires_at_ns <= x.timestamp_ns) continue;
+    DigestHold rec{};
+    rec.id = id;
+    rec.account_id = h.account_id;
+    rec.amount = h.amount;
+    rec.expires_at_ns = h.expires_at_ns;
+    DigestAdd(d, rec);
+    ++d.holds;
+  }
+  r->internal.digest_parts[index_] = d;
+}
+
+}  // namespace coffer::internal

@@ -1,0 +1,153 @@
+// A shard: one thread that owns a partition of the accounts (and their holds
+// and history) and applies transactions to them in sequence order.
+//
+// Transactions arrive from the sequencer in seq order. One that touches only
+// this shard's accounts runs at once unless an earlier transaction still
+// holds one of its accounts. One that spans shards takes its accounts' lock
+// queues (a deterministic lock manager: queues are entered in seq order, so
+// there is no deadlock), writes the records it owns into the transaction's
+// snapshot area, tells the other participants, and runs once every
+// participant has done the same. Each participant runs the same executor on
+// the same records, reaches the same outcome, and writes back only its own
+// accounts. engine/DESIGN.md has the full message flow.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <tuple>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "engine/account.h"
+#include "engine/config.h"
+#include "engine/doorbell.h"
+#include "engine/executor.h"
+#include "engine/history_ring.h"
+#include "engine/queues.h"
+#include "engine/request.h"
+
+namespace coffer::internal {
+
+struct ShardWiring {
+  RequestQueue* in = nullptr;    // from the sequencer
+  RequestQueue* done = nullptr;  // back to the sequencer
+  Doorbell* sequencer_bell = nullptr;
+  std::vector<PeerQueue*> peer_in;   // [p]: from shard p (null for self)
+  std::vector<PeerQueue*> peer_out;  // [p]: to shard p (null for self)
+  std::vector<Doorbell*> peer_bells;
+  const std::atomic<bool>* stop = nullptr;  // set once no work can come
+};
+
+struct ShardCounters {
+  std::atomic<uint64_t> txns_applied{0};
+  std::atomic<uint64_t> multi_shard_txns{0};
+  std::atomic<uint64_t> deferred_txns{0};
+  std::atomic<uint64_t> accounts{0};
+};
+
+class Shard {
+ public:
+  Shard(uint32_t index, uint32_t shard_count, const EngineConfig& config);
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  void Wire(ShardWiring wiring) { wiring_ = std::move(wiring); }
+  Doorbell& bell() { return bell_; }
+  const ShardCounters& counters() const { return counters_; }
+
+  // The worker loop; returns when stop is set and nothing is left to do.
+  void Run();
+
+ private:
+  struct Key {
+    Request* request;
+    uint32_t txn;
+    bool operator==(const Key&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.request, k.txn);
+    }
+  };
+  struct Pending {
+    uint32_t waits = 0;    // lock queues where an earlier txn is ahead
+    uint32_t readies = 0;  // peers whose records have arrived
+    bool admitted = false;
+    bool acquired = false;
+  };
+  using Accounts = absl::InlinedVector<uint64_t, 4>;
+
+  bool AdmitWork();
+  bool DrainPeers();
+  bool FlushBacklogs();
+  bool HaveWork() const;
+
+  void Admit(Request* r, uint32_t t);
+  void OnAcquired(const Key& key);
+  void OnPeerReady(const Key& key);
+  void Release(const Key& key);
+  void DrainReady();
+  void Finish(Request* r);
+  void Send(uint32_t peer, const PeerMsg& msg);
+
+  // The accounts of a transaction that this shard owns (and so locks).
+  void LocalAccounts(const Request& r, const Txn& x, Accounts* out) const;
+
+  void Run(Request* r, uint32_t t);
+  void RunOps(Request* r, const Txn& x);
+  void RunLookup(Request* r, const Txn& x);
+  void RunHistory(Request* r, const Txn& x);
+  void RunDigest(Request* r, const Txn& x);
+
+  void LoadLocalView(const Request& r, const Txn& x);
+  void LoadSnapshotView(const Request& r, const Txn& x);
+  void FillSnapshots(Request* r, const Txn& x);
+  void Commit(uint64_t seq);
+
+  // Closes, as expired, the account's holds whose expiry is <= ts_ns.
+  void ExpireHolds(uint64_t account_id, AccountState& account, uint64_t ts_ns,
+                   uint64_t seq);
+  // A hold as a transaction at `seq` sees it: closed holds older than the
+  // memory window are gone.
+  const HoldState* VisibleHold(uint64_t hold_id, uint64_t seq) const;
+  uint64_t EffectiveHeld(uint64_t account_id, const AccountState& a,
+                         uint64_t ts_ns) const;
+  void AppendHistory(AccountState& account, HistoryEntry entry);
+  void ForgetClosedHolds(uint64_t seq);
+
+  const uint32_t index_;
+  const uint32_t shard_count_;
+  const EngineConfig config_;
+  ShardWiring wiring_;
+  Doorbell bell_;
+  ShardCounters counters_;
+
+  // The shard's state: touched by this thread only.
+  absl::flat_hash_map<uint64_t, AccountState> accounts_;
+  absl::flat_hash_map<uint64_t, AccountLimits> limits_;  // rare: see account.h
+  absl::flat_hash_map<uint64_t, HoldState> holds_;
+  // Open holds with an expiry, by (account, expires_at, hold id).
+  absl::btree_set<std::tuple<uint64_t, uint64_t, uint64_t>> expiring_;
+  // Closed holds in closing order: (hold id, closed_seq).
+  std::deque<std::pair<uint64_t, uint64_t>> closed_holds_;
+  HistoryRing history_;
+
+  // Lock manager and transactions in progress.
+  absl::flat_hash_map<uint64_t, absl::InlinedVector<Key, 2>> lock_queues_;
+  absl::flat_hash_map<Key, Pending> pending_;
+  std::vector<Key> ready_;  // acquired all locks, to be started
+  bool draining_ready_ = false;
+  std::vector<std::deque<PeerMsg>> backlog_;  // per peer, when its queue is full
+
+  // The request being admitted (its txns for this shard are taken in order).
+  Request* current_ = nullptr;
+  uint32_t cursor_ = 0;
+  uint32_t current_count_ = 0;
+
+  View view_;
+  std::vector<OpResult> scratch_results_;
+};
+
+}  // namespace coffer::internal
