@@ -329,6 +329,21 @@ void Shard::Send(uint32_t peer, const PeerMsg& msg) {
 
 // --- running transactions -------------------------------------------------
 
+void Shard::ApplyInline(Request* r, uint64_t first_seq, uint64_t timestamp_ns) {
+  r->results.resize(r->ops.size());
+  Txn x;
+  x.kind = TxnKind::kOps;
+  x.op_count = 1;
+  x.participants = uint64_t{1} << index_;
+  x.coordinator = static_cast<uint16_t>(index_);
+  x.timestamp_ns = timestamp_ns;
+  for (uint32_t i = 0; i < r->ops.size(); ++i) {
+    x.seq = first_seq + i;
+    x.op_begin = i;
+    RunOps(r, x);
+  }
+}
+
 void Shard::Run(Request* r, uint32_t t) {
   const Txn& x = r->internal.txns[t];
   switch (x.kind) {

@@ -61,6 +61,13 @@ class Shard {
   // The worker loop; returns when stop is set and nothing is left to do.
   void Run();
 
+  // Applies r->ops one by one on the calling thread, each as its own
+  // transaction with seqs first_seq, first_seq+1, ..., bypassing queues and
+  // the lock manager. Every record the ops name must belong to this shard.
+  // For benchmarks and tests of the apply path: the shard's thread must not
+  // be running. Fills r->results.
+  void ApplyInline(Request* r, uint64_t first_seq, uint64_t timestamp_ns);
+
  private:
   struct Key {
     Request* request;

@@ -1,0 +1,119 @@
+// Helpers shared by the engine tests: op builders and a test engine.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "engine/engine.h"
+#include "engine/types.h"
+#include "gtest/gtest.h"
+
+namespace coffer::testing {
+
+// Process-wide source of unique op ids for tests.
+inline uint64_t NextOpId() {
+  static std::atomic<uint64_t> next{1'000'000};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+inline Op CreateAccount(uint64_t id, uint32_t currency = 1,
+                        uint64_t overdraft_limit = 0, uint64_t cap = 0) {
+  Op op;
+  op.op_id = NextOpId();
+  op.kind = OpKind::kCreateAccount;
+  op.account_id = id;
+  op.currency = currency;
+  op.amount = overdraft_limit;
+  op.aux = cap;
+  if (overdraft_limit != 0) op.account_flags |= kAccountFlagOverdraft;
+  if (cap != 0) op.account_flags |= kAccountFlagCap;
+  return op;
+}
+
+inline Op Credit(uint64_t id, uint64_t amount) {
+  Op op;
+  op.op_id = NextOpId();
+  op.kind = OpKind::kCredit;
+  op.account_id = id;
+  op.amount = amount;
+  return op;
+}
+
+inline Op Debit(uint64_t id, uint64_t amount) {
+  Op op;
+  op.op_id = NextOpId();
+  op.kind = OpKind::kDebit;
+  op.account_id = id;
+  op.amount = amount;
+  return op;
+}
+
+inline Op Transfer(uint64_t from, uint64_t to, uint64_t amount) {
+  Op op;
+  op.op_id = NextOpId();
+  op.kind = OpKind::kTransfer;
+  op.account_id = from;
+  op.other_account_id = to;
+  op.amount = amount;
+  return op;
+}
+
+inline Op Hold(uint64_t id, uint64_t amount, uint64_t timeout_ms = 0) {
+  Op op;
+  op.op_id = NextOpId();
+  op.kind = OpKind::kHold;
+  op.account_id = id;
+  op.amount = amount;
+  op.aux = timeout_ms;
+  return op;
+}
+
+inline Op Capture(uint64_t held_account, uint64_t hold_id, uint64_t to,
+                  uint64_t amount) {
+  Op op;
+  op.op_id = NextOpId();
+  op.kind = OpKind::kCapture;
+  op.account_id = held_account;
+  op.other_account_id = to;
+  op.amount = amount;
+  op.aux = hold_id;
+  return op;
+}
+
+inline Op Release(uint64_t held_account, uint64_t hold_id) {
+  Op op;
+  op.op_id = NextOpId();
+  op.kind = OpKind::kRelease;
+  op.account_id = held_account;
+  op.aux = hold_id;
+  return op;
+}
+
+inline Op Linked(Op op) {
+  op.flags |= kOpFlagLinked;
+  return op;
+}
+
+// A manual clock for tests of time (hold expiry).
+struct ManualClock {
+  std::atomic<uint64_t> now_ns{1'000'000'000};
+};
+
+inline std::unique_ptr<Engine> MakeEngine(uint32_t shards,
+                                          EngineConfig config = {}) {
+  config.shard_count = shards;
+  // Tests share two cores: sleep soon rather than spin.
+  if (config.idle_spin_iterations == EngineConfig{}.idle_spin_iterations) {
+    config.idle_spin_iterations = 64;
+  }
+  auto engine = Engine::Create(std::move(config));
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  return std::move(engine).value();
+}
+
+inline ResultCode Code(Engine& e, const Op& op) { return e.Apply({op})[0].code; }
+
+inline AccountInfo Account(Engine& e, uint64_t id) { return e.Lookup({id})[0]; }
+
+}  // namespace coffer::testing
