@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/chunked_array.h"
 #include "engine/types.h"
 
 namespace coffer::internal {
@@ -19,16 +20,14 @@ class HistoryRing {
   };
 
   // Memory grows with use up to `capacity` slots, then the ring wraps.
-  explicit HistoryRing(uint64_t capacity) : capacity_(capacity) {}
+  explicit HistoryRing(uint64_t capacity) : slots_(capacity) {}
 
   // Stores an entry; returns its position (1-based, increasing). With zero
   // capacity nothing is stored and 0 is returned.
   uint64_t Append(const HistoryEntry& entry, uint64_t prev_pos) {
-    if (capacity_ == 0) return 0;
+    if (slots_.capacity() == 0) return 0;
     const uint64_t pos = next_pos_++;
-    const uint64_t index = (pos - 1) % capacity_;
-    if (index == slots_.size()) slots_.emplace_back();
-    Slot& s = slots_[index];
+    Slot& s = slots_.Touch((pos - 1) % slots_.capacity());
     s.entry = entry;
     s.prev_pos = prev_pos;
     return pos;
@@ -36,18 +35,17 @@ class HistoryRing {
 
   // The slot at `pos`, or nullptr if it has fallen out of memory.
   const Slot* At(uint64_t pos) const {
-    if (pos == 0 || pos >= next_pos_ || next_pos_ - pos > capacity_) {
+    if (pos == 0 || pos >= next_pos_ || next_pos_ - pos > slots_.capacity()) {
       return nullptr;
     }
-    return &slots_[(pos - 1) % capacity_];
+    return slots_.Get((pos - 1) % slots_.capacity());
   }
 
-  uint64_t capacity() const { return capacity_; }
+  uint64_t capacity() const { return slots_.capacity(); }
   uint64_t appended() const { return next_pos_ - 1; }
 
  private:
-  uint64_t capacity_;
-  std::vector<Slot> slots_;
+  ChunkedArray<Slot> slots_;
   uint64_t next_pos_ = 1;
 };
 

@@ -6,23 +6,21 @@
 
 namespace coffer::internal {
 
-OpIdTable::OpIdTable(uint64_t capacity) : capacity_(capacity) {
+OpIdTable::OpIdTable(uint64_t capacity) : ring_(capacity) {
   assert(capacity > 0);
 }
 
 const OpIdTable::Record* OpIdTable::Find(uint64_t op_id) const {
   auto it = by_id_.find(op_id);
   if (it == by_id_.end()) return nullptr;
-  const Record& r = ring_[it->second % capacity_];
+  const Record& r = *ring_.Get(it->second % ring_.capacity());
   assert(r.op_id == op_id && r.seq == it->second);
   return &r;
 }
 
 void OpIdTable::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq) {
-  const uint64_t index = seq % capacity_;
   // Memory grows with use until the ring is full, then old records go.
-  if (index >= ring_.size()) ring_.resize(index + 1);
-  Record& r = ring_[index];
+  Record& r = ring_.Touch(seq % ring_.capacity());
   if (r.op_id != 0) {
     assert(r.seq < seq);
     auto it = by_id_.find(r.op_id);
@@ -36,9 +34,9 @@ void OpIdTable::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq) {
 }
 
 void OpIdTable::SetResult(uint64_t seq, const OpResult& result) {
-  const uint64_t index = seq % capacity_;
-  if (index >= ring_.size()) return;
-  Record& r = ring_[index];
+  Record* slot = ring_.Get(seq % ring_.capacity());
+  if (slot == nullptr) return;
+  Record& r = *slot;
   if (r.seq != seq || r.op_id == 0) return;  // forgotten meanwhile
   r.result = result;
   r.done = true;

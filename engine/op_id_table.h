@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "engine/chunked_array.h"
 #include "engine/types.h"
 
 namespace coffer::internal {
@@ -37,11 +38,10 @@ class OpIdTable {
   void SetResult(uint64_t seq, const OpResult& result);
 
   uint64_t size() const { return by_id_.size(); }
-  uint64_t capacity() const { return capacity_; }
+  uint64_t capacity() const { return ring_.capacity(); }
 
  private:
-  uint64_t capacity_;
-  std::vector<Record> ring_;
+  ChunkedArray<Record> ring_;  // indexed by seq % capacity
   absl::flat_hash_map<uint64_t, uint64_t> by_id_;  // op id -> seq
 };
 
