@@ -110,6 +110,15 @@ Engine::~Engine() {
 
 SubmitResult Engine::TrySubmit(Request* request) {
   if (closing_.load(std::memory_order_acquire)) return SubmitResult::kClosed;
+  switch (request->kind) {
+    case RequestKind::kOps:
+    case RequestKind::kLookup:
+    case RequestKind::kHistory:
+    case RequestKind::kDigest:
+      break;
+    default:
+      return SubmitResult::kInvalid;
+  }
   if (request->ops.size() > config_.request_ops_max ||
       request->lookup_ids.size() > config_.request_ops_max) {
     return SubmitResult::kTooLarge;

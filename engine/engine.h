@@ -28,6 +28,7 @@ enum class SubmitResult : uint8_t {
   kQueueFull = 1,  // nothing happened: try again later (back-pressure)
   kTooLarge = 2,   // more ops or ids than request_ops_max
   kClosed = 3,     // the engine is shutting down
+  kInvalid = 4,    // the request's kind is not a RequestKind
 };
 
 struct EngineStats {
