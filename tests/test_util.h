@@ -117,3 +117,63 @@ inline ResultCode Code(Engine& e, const Op& op) { return e.Apply({op})[0].code; 
 inline AccountInfo Account(Engine& e, uint64_t id) { return e.Lookup({id})[0]; }
 
 }  // namespace coffer::testing
+
+// ---- Helpers shared by the engine test suites (appended) -------------------
+
+#include <string>
+#include <vector>
+
+#include "engine/partition.h"
+
+namespace coffer::testing {
+
+// The first account id >= `from` that lives on `shard` of `shard_count`.
+inline uint64_t IdOnShard(uint32_t shard, uint32_t shard_count,
+                          uint64_t from = 1) {
+  for (uint64_t id = from;; ++id) {
+    if (ShardOf(id, shard_count) == shard) return id;
+  }
+}
+
+// `op` with its currency guard (or, for create_account, its currency) set.
+inline Op WithCurrency(Op op, uint32_t currency) {
+  op.currency = currency;
+  return op;
+}
+
+// One history page of `account`: newest first, numbers < `before` (0: from
+// the newest), at most `limit` entries.
+inline Request HistoryPage(Engine& e, uint64_t account, uint32_t before,
+                           uint32_t limit) {
+  Request r;
+  r.kind = RequestKind::kHistory;
+  r.history_account = account;
+  r.history_before = before;
+  r.history_limit = limit;
+  EXPECT_EQ(e.Execute(r), SubmitResult::kAccepted);
+  return r;
+}
+
+// Every history entry of `account` still in memory, newest first.
+inline std::vector<HistoryEntry> AllHistory(Engine& e, uint64_t account) {
+  std::vector<HistoryEntry> all;
+  uint32_t before = 0;
+  for (;;) {
+    Request r = HistoryPage(e, account, before, 1000);
+    all.insert(all.end(), r.history.begin(), r.history.end());
+    if (r.history_next_before == 0) break;
+    before = r.history_next_before;
+  }
+  return all;
+}
+
+inline int64_t Balance(Engine& e, uint64_t id) { return Account(e, id).balance; }
+
+inline std::string Describe(const OpResult& r) {
+  return std::string(ResultCodeName(r.code)) +
+         (r.duplicate() ? " (duplicate)" : "") +
+         " balance_after=" + std::to_string(r.balance_after) +
+         " seq=" + std::to_string(r.seq);
+}
+
+}  // namespace coffer::testing
