@@ -8,9 +8,39 @@
 
 #include "absl/status/status.h"
 
+namespace coffer::wal {
+class Storage;
+}
+
 namespace coffer {
 
 struct EngineConfig {
+  // --- Durability (wal/FORMAT.md, engine/DESIGN.md "Crash story") ---------
+  // Directory of the write-ahead log and snapshots. Empty: in-memory only,
+  // nothing is logged and answers are not durable (tests, benchmarks).
+  std::string data_dir;
+  // Preallocated size of each log segment.
+  uint64_t wal_segment_bytes = 64ull << 20;
+  // Recovery: a bad record followed by valid ones is corruption and stops
+  // start-up; with wal_repair the log is cut at the bad record instead (what
+  // follows it is lost, and reported).
+  bool wal_repair = false;
+  // Take a snapshot after this many bytes of log since the last one (0:
+  // only when asked). Log segments are removed once two newer snapshots
+  // cover them.
+  uint64_t snapshot_every_log_bytes = 256ull << 20;
+  // Recover the state from data_dir but never write there (no new segment,
+  // no log, no snapshots): for audit tools. Writes apply in memory only.
+  bool read_only = false;
+  // If set, removed log segments are moved here instead (for audits).
+  std::string wal_archive_dir;
+  // File system seam (fault injection in tests); nullptr: POSIX.
+  wal::Storage* storage = nullptr;
+  // Called once if a log write or fsync fails. Nothing is acknowledged after
+  // the fault whatever it does; the default prints the error and exits the
+  // process with status 70 (a restart recovers from the log).
+  std::function<void(const absl::Status&)> on_fatal;
+
   // Shard worker threads; 0 means one per hardware thread.
   uint32_t shard_count = 0;
 

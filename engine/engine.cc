@@ -4,9 +4,24 @@
 
 #include <future>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "engine/log_codec.h"
+#include "engine/log_thread.h"
 #include "engine/queues.h"
 #include "engine/sequencer.h"
+#include "engine/partition.h"
 #include "engine/shard.h"
+#include "engine/snapshot_codec.h"
+#include "wal/log_reader.h"
+#include "wal/snapshot_file.h"
+#include "wal/log_writer.h"
+#include "wal/storage.h"
 
 namespace coffer {
 
@@ -21,6 +36,7 @@ struct Engine::Threads {
   std::atomic<bool> shards_stop{false};
   std::thread sequencer_thread;
   std::vector<std::thread> shard_threads;
+  std::unique_ptr<internal::LogThread> log;
 };
 
 namespace {
@@ -32,12 +48,30 @@ uint64_t RealtimeNs() {
          static_cast<uint64_t>(ts.tv_nsec);
 }
 
+void DefaultOnFatal(const absl::Status& status) {
+  std::fprintf(stderr,
+               "coffer: FATAL: write-ahead log: %s\n"
+               "coffer: stopping; nothing after this point was acknowledged. "
+               "Restart to recover from the log.\n",
+               std::string(status.message()).c_str());
+  std::fflush(stderr);
+  _exit(70);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineConfig config) {
   if (absl::Status s = config.Validate(); !s.ok()) return s;
   if (!config.clock_ns) config.clock_ns = RealtimeNs;
-  return std::unique_ptr<Engine>(new Engine(std::move(config)));
+  if (!config.on_fatal) config.on_fatal = DefaultOnFatal;
+  if (config.storage == nullptr) config.storage = wal::PosixStorage();
+  std::unique_ptr<Engine> engine(new Engine(std::move(config)));
+  if (engine->config_.data_dir.empty()) {
+    engine->StartThreads();
+  } else if (absl::Status s = engine->Recover(); !s.ok()) {
+    return s;
+  }
+  return engine;
 }
 
 Engine::Engine(EngineConfig config)
@@ -90,7 +124,11 @@ Engine::Engine(EngineConfig config)
     }
     t.shards[s]->Wire(std::move(w));
   }
+}
 
+void Engine::StartThreads() {
+  Threads& t = *threads_;
+  const uint32_t n = shard_count_;
   for (uint32_t s = 0; s < n; ++s) {
     t.shard_threads.emplace_back([shard = t.shards[s].get()] { shard->Run(); });
   }
@@ -100,9 +138,11 @@ Engine::Engine(EngineConfig config)
 Engine::~Engine() {
   closing_.store(true, std::memory_order_release);
   Threads& t = *threads_;
+  if (!t.sequencer_thread.joinable()) return;  // recovery failed early
   t.sequencer_stop.store(true, std::memory_order_release);
   t.sequencer->bell().RingAlways();
   t.sequencer_thread.join();
+  t.log.reset();  // everything answered is durable; stop the log thread
   t.shards_stop.store(true, std::memory_order_release);
   for (auto& shard : t.shards) shard->bell().RingAlways();
   for (auto& th : t.shard_threads) th.join();
@@ -128,6 +168,11 @@ SubmitResult Engine::TrySubmit(Request* request) {
   }
   threads_->sequencer->bell().Ring();
   return SubmitResult::kAccepted;
+}
+
+void Engine::SubmitInternal(Request* request) {
+  while (!threads_->submit->bounded_push(request)) std::this_thread::yield();
+  threads_->sequencer->bell().Ring();
 }
 
 SubmitResult Engine::Submit(Request* request) {
@@ -181,6 +226,15 @@ EngineStats Engine::Stats() const {
   s.refused_before_ordering =
       c.refused_before_ordering.load(std::memory_order_relaxed);
   s.last_seq = c.last_seq.load(std::memory_order_relaxed);
+  if (threads_->log != nullptr) {
+    s.durable_seq = threads_->log->durable_seq();
+    s.log_syncs = threads_->log->syncs();
+    s.log_records = threads_->log->records();
+  }
+  s.snapshots = c.snapshots.load(std::memory_order_relaxed);
+  s.snapshot_failures = c.snapshot_failures.load(std::memory_order_relaxed);
+  s.snapshot_seq = c.snapshot_seq.load(std::memory_order_relaxed);
+  s.snapshot_pause_us = c.snapshot_pause_us.load(std::memory_order_relaxed);
   for (const auto& shard : threads_->shards) {
     const auto& sc = shard->counters();
     EngineStats::Shard x;
@@ -192,5 +246,214 @@ EngineStats Engine::Stats() const {
   }
   return s;
 }
+
+}  // namespace coffer
+
+namespace coffer {
+
+absl::Status Engine::Recover() {
+  const auto started = std::chrono::steady_clock::now();
+  wal::Storage* storage = config_.storage;
+  if (!config_.read_only) {
+    if (absl::Status s = storage->CreateDir(config_.data_dir); !s.ok()) {
+      return s;
+    }
+  }
+  uint64_t last_seq = 0;
+  uint64_t last_timestamp_ns = 0;
+  if (absl::Status s = LoadSnapshot(&last_seq, &last_timestamp_ns); !s.ok()) {
+    return s;
+  }
+  threads_->sequencer->ResumeAfter(last_seq, last_timestamp_ns);
+  StartThreads();
+
+  // Replay the log through the normal pipeline, a few requests in flight,
+  // several log records merged into each request.
+  constexpr uint32_t kInFlight = 16;
+  constexpr size_t kOpsPerRequest = 4096;
+  std::vector<std::unique_ptr<Request>> requests;
+  boost::lockfree::spsc_queue<Request*> free_requests(kInFlight);
+  for (uint32_t i = 0; i < kInFlight; ++i) {
+    requests.push_back(std::make_unique<Request>());
+    Request* r = requests.back().get();
+    r->kind = RequestKind::kReplay;
+    r->on_complete = [&free_requests](Request& done) {
+      free_requests.push(&done);  // on the sequencer thread
+    };
+    free_requests.push(r);
+  }
+  auto take = [&] {
+    Request* r = nullptr;
+    while (!free_requests.pop(r)) std::this_thread::yield();
+    r->ops.clear();
+    r->internal.replay.clear();
+    return r;
+  };
+  Request* current = nullptr;
+  auto flush = [&] {
+    if (current != nullptr) SubmitInternal(current);
+    current = nullptr;
+  };
+
+  uint64_t expect = last_seq + 1;
+  internal::LoggedRequest decoded;
+  wal::ReadOptions options;
+  options.repair = config_.wal_repair;
+  options.storage = storage;
+  options.from_seq = expect;
+  auto report = wal::ReadLog(
+      config_.data_dir, options,
+      [&](const wal::Record& record) -> absl::Status {
+        if (record.type != wal::RecordType::kTransactions) {
+          return absl::DataLossError(absl::StrCat(
+              "log record at seq ", record.first_seq, " has unknown type ",
+              static_cast<int>(record.type)));
+        }
+        if (record.first_seq != expect) {
+          return absl::DataLossError(absl::StrCat(
+              "log record starts at seq ", record.first_seq,
+              " but the recovered state ends at seq ", expect - 1,
+              ": records are missing (snapshot or segments removed?)"));
+        }
+        if (absl::Status s = internal::DecodeRequest(
+                record.payload, record.first_seq, record.last_seq, &decoded);
+            !s.ok()) {
+          return absl::DataLossError(absl::StrCat(
+              "log record at seq ", record.first_seq, ": ", s.message()));
+        }
+        if (current == nullptr) current = take();
+        const auto base = static_cast<uint32_t>(current->ops.size());
+        current->ops.insert(current->ops.end(), decoded.ops.begin(),
+                            decoded.ops.end());
+        for (internal::LoggedTxn t : decoded.txns) {
+          t.op_begin += base;
+          current->internal.replay.push_back(t);
+        }
+        expect = record.last_seq + 1;
+        ++recovery_.log_records;
+        recovery_.log_ops += decoded.ops.size();
+        if (current->ops.size() >= kOpsPerRequest) flush();
+        return absl::OkStatus();
+      });
+  flush();
+  // Wait until every replay request is answered (they reference locals).
+  for (uint32_t i = 0; i < kInFlight; ++i) take();
+  if (!report.ok()) return report.status();
+  for (const wal::TornTail& t : report->torn) {
+    recovery_.notes.push_back(absl::StrCat("cut a torn log tail of ", t.bytes,
+                                           " bytes at ", t.file, " offset ",
+                                           t.offset));
+  }
+
+  recovery_.last_seq = expect - 1;
+  if (config_.read_only) {
+    recovery_.seconds = std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+    return absl::OkStatus();
+  }
+  // Log from here on, in a new segment.
+  wal::LogWriterOptions writer_options;
+  writer_options.dir = config_.data_dir;
+  writer_options.segment_bytes = config_.wal_segment_bytes;
+  writer_options.storage = storage;
+  auto writer = wal::LogWriter::Open(writer_options, expect);
+  if (!writer.ok()) return writer.status();
+  threads_->log = std::make_unique<internal::LogThread>(
+      std::move(writer).value(), &threads_->sequencer->bell(),
+      config_.on_fatal);
+  threads_->log->Start();
+  threads_->sequencer->AttachLog(threads_->log.get());
+  recovery_.last_seq = expect - 1;
+  recovery_.seconds = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+  return absl::OkStatus();
+}
+
+absl::Status Engine::LoadSnapshot(uint64_t* last_seq,
+                                  uint64_t* last_timestamp_ns) {
+  *last_seq = 0;
+  *last_timestamp_ns = 0;
+  Threads& t = *threads_;
+  std::vector<std::string> skipped;
+  auto snap =
+      wal::ReadNewestSnapshot(config_.storage, config_.data_dir, &skipped);
+  for (const std::string& s : skipped) {
+    recovery_.notes.push_back(absl::StrCat("skipped damaged snapshot ", s));
+  }
+  uint64_t snapshot_seq = 0;
+  if (snap.ok()) {
+    // Records are keyed by id, so they go to their owner under the current
+    // shard count, whatever it was when the snapshot was taken.
+    std::vector<internal::OpIdTable::Record> op_ids;
+    internal::SnapshotVisitor v;
+    v.header = [&](uint64_t seq, uint64_t ts) {
+      *last_seq = seq;
+      *last_timestamp_ns = ts;
+    };
+    v.account = [&](const internal::SnapshotAccount& a) {
+      t.shards[ShardOf(a.id, shard_count_)]->RestoreAccount(a);
+    };
+    v.hold = [&](const internal::SnapshotHold& h) {
+      t.shards[ShardOf(h.hold.account_id, shard_count_)]->RestoreHold(h);
+    };
+    v.history = [&](const HistoryEntry& e) {
+      t.shards[ShardOf(e.account_id, shard_count_)]->RestoreHistory(e);
+    };
+    v.op_id = [&](const internal::OpIdTable::Record& r) {
+      op_ids.push_back(r);
+    };
+    if (absl::Status s = internal::DecodeSnapshot(snap->payload, v); !s.ok()) {
+      return absl::DataLossError(
+          absl::StrCat(snap->path, ": ", s.message()));
+    }
+    std::sort(op_ids.begin(), op_ids.end(),
+              [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    for (const auto& r : op_ids) t.sequencer->RestoreOpId(r);
+    for (auto& shard : t.shards) shard->FinishRestore();
+    recovery_.from_snapshot = true;
+    recovery_.snapshot_seq = *last_seq;
+    snapshot_seq = *last_seq;
+  } else if (!absl::IsNotFound(snap.status())) {
+    return snap.status();
+  }
+  if (!config_.read_only) {
+    t.sequencer->SetSnapshotWriter(
+        [this](uint64_t seq, uint64_t ts) { return WriteSnapshot(seq, ts); },
+        snapshot_seq);
+  }
+  return absl::OkStatus();
+}
+
+bool Engine::WriteSnapshot(uint64_t seq, uint64_t timestamp_ns) {
+  // Runs in the forked child: the other threads do not exist here, and the
+  // state is frozen at `seq`.
+  Threads& t = *threads_;
+  internal::SnapshotEncoder out(seq, timestamp_ns);
+  out.BeginSection();
+  for (const auto& shard : t.shards) shard->SaveAccounts(out);
+  out.EndSection();
+  out.BeginSection();
+  for (const auto& shard : t.shards) shard->SaveHolds(out);
+  out.EndSection();
+  out.BeginSection();
+  for (const auto& shard : t.shards) shard->SaveHistory(out);
+  out.EndSection();
+  out.BeginSection();
+  t.sequencer->op_ids().ForEach(
+      seq, [&](const internal::OpIdTable::Record& r) { out.OpId(r); });
+  out.EndSection();
+  absl::Status s = wal::WriteSnapshotFile(config_.storage, config_.data_dir,
+                                          seq, {out.bytes()});
+  if (!s.ok()) {
+    std::fprintf(stderr, "coffer: writing the snapshot: %s\n",
+                 std::string(s.message()).c_str());
+    return false;
+  }
+  return true;
+}
+
+void Engine::RequestSnapshot() { threads_->sequencer->RequestSnapshot(); }
 
 }  // namespace coffer

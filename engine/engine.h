@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -31,6 +32,17 @@ enum class SubmitResult : uint8_t {
   kInvalid = 4,    // the request's kind is not a RequestKind
 };
 
+// What start-up found in the data directory.
+struct RecoveryReport {
+  bool from_snapshot = false;
+  uint64_t snapshot_seq = 0;
+  uint64_t log_records = 0;  // records replayed after the snapshot
+  uint64_t log_ops = 0;
+  uint64_t last_seq = 0;     // the state now reflects ops 1..last_seq
+  std::vector<std::string> notes;  // torn tails cut, damaged snapshots, ...
+  double seconds = 0;
+};
+
 struct EngineStats {
   struct Shard {
     uint64_t txns_applied = 0;
@@ -43,12 +55,21 @@ struct EngineStats {
   uint64_t duplicates = 0;
   uint64_t refused_before_ordering = 0;
   uint64_t last_seq = 0;
+  uint64_t durable_seq = 0;   // 0 without a log
+  uint64_t log_syncs = 0;
+  uint64_t log_records = 0;
+  uint64_t snapshots = 0;          // written since start
+  uint64_t snapshot_failures = 0;
+  uint64_t snapshot_seq = 0;       // seq of the newest one written
+  uint64_t snapshot_pause_us = 0;  // admission paused for the last one
   std::vector<Shard> shards;
 };
 
 class Engine {
  public:
-  // Starts the threads. Fails on an invalid config.
+  // Recovers the state from config.data_dir (if set) and starts the
+  // threads. Fails on an invalid config or a damaged log or snapshot (the
+  // error names the file and offset).
   static absl::StatusOr<std::unique_ptr<Engine>> Create(EngineConfig config);
   ~Engine();  // answers everything in flight, then stops the threads
   Engine(const Engine&) = delete;
@@ -66,7 +87,12 @@ class Engine {
   std::vector<AccountInfo> Lookup(std::vector<uint64_t> account_ids);
   StateDigest Digest();
 
+  // Asks for a snapshot now (with a data_dir); Stats().snapshots counts
+  // the ones written.
+  void RequestSnapshot();
+
   uint32_t shard_count() const { return shard_count_; }
+  const RecoveryReport& recovery() const { return recovery_; }
   const EngineConfig& config() const { return config_; }
   EngineStats Stats() const;
 
@@ -74,10 +100,19 @@ class Engine {
   explicit Engine(EngineConfig config);
   struct Threads;
 
+  void StartThreads();
+  absl::Status Recover();
+  absl::Status LoadSnapshot(uint64_t* last_seq, uint64_t* last_timestamp_ns);
+  bool WriteSnapshot(uint64_t seq, uint64_t timestamp_ns);
+  // Hands a request to the sequencer, waiting while the queue is full;
+  // accepts engine-internal kinds.
+  void SubmitInternal(Request* request);
+
   const EngineConfig config_;
   const uint32_t shard_count_;
   std::atomic<bool> closing_{false};
   std::unique_ptr<Threads> threads_;
+  RecoveryReport recovery_;
 };
 
 }  // namespace coffer

@@ -42,6 +42,15 @@ class HistoryRing {
   }
 
   uint64_t capacity() const { return slots_.capacity(); }
+
+  // Calls fn(entry) for every entry still in memory, oldest first.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    const uint64_t cap = slots_.capacity();
+    if (cap == 0) return;
+    const uint64_t first = next_pos_ > cap ? next_pos_ - cap : 1;
+    for (uint64_t pos = first; pos < next_pos_; ++pos) fn(At(pos)->entry);
+  }
   uint64_t appended() const { return next_pos_ - 1; }
 
  private:

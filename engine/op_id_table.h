@@ -34,6 +34,19 @@ class OpIdTable {
   // one record each). Forgets the oldest record when full.
   void Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq);
 
+  // Puts back a record saved in a snapshot (seqs in increasing order).
+  void Restore(const Record& record) {
+    Insert(record.op_id, record.fingerprint, record.seq);
+    SetResult(record.seq, record.result);
+  }
+  // Calls fn(record) for every remembered record with seq <= upto.
+  template <typename Fn>
+  void ForEach(uint64_t upto, Fn&& fn) const {
+    for (const auto& [id, seq] : by_id_) {
+      if (seq <= upto) fn(*ring_.Get(seq % ring_.capacity()));
+    }
+  }
+
   // Stores the final result of the op ordered at `seq`, if still remembered.
   void SetResult(uint64_t seq, const OpResult& result);
 

@@ -17,6 +17,9 @@ enum class RequestKind : uint8_t {
   kLookup = 2,   // lookup_ids -> accounts
   kHistory = 3,  // history_* -> history, history_next_before
   kDigest = 4,   // -> digest
+  // Engine-internal: transactions read back from the log during recovery.
+  // TrySubmit refuses it.
+  kReplay = 100,
 };
 
 struct Request {
@@ -43,8 +46,16 @@ struct Request {
   uint32_t history_next_before = 0;
   bool history_found = false;
 
-  // kDigest: the digest of the whole state at `seq`.
+  // kDigest: the digest of the whole state at `seq`, and the sum of
+  // balances and holds per currency (sorted by currency).
   StateDigest digest;
+  struct CurrencyTotal {
+    uint32_t currency = 0;
+    uint64_t accounts = 0;
+    __int128 balance = 0;
+    __int128 held = 0;
+  };
+  std::vector<CurrencyTotal> currency_totals;
 
   // Set on completion: the ledger sequence position this request was
   // ordered at. A read reflects exactly the operations ordered before it.

@@ -46,6 +46,15 @@ struct Txn {
   bool multi_shard() const { return (participants & (participants - 1)) != 0; }
 };
 
+// A transaction read back from the log: replayed at its recorded seq and
+// time instead of being ordered anew.
+struct LoggedTxn {
+  uint64_t seq = 0;
+  uint64_t timestamp_ns = 0;
+  uint32_t op_begin = 0;  // index into the request's ops
+  uint32_t op_count = 0;
+};
+
 // What the sequencer decided for an op of a kOps request.
 enum class OpDisposition : uint8_t {
   kSequenced = 1,  // new: ordered and sent to shards
@@ -59,8 +68,17 @@ struct RequestState {
   std::vector<SnapRecord> snaps;
   std::vector<uint32_t> shard_pending;  // slot s: touched by shard s only
   std::vector<StateDigest> digest_parts;
+  // Per shard: (currency, accounts, balance sum, held sum).
+  struct Totals {
+    uint32_t currency;
+    uint64_t accounts;
+    __int128 balance;
+    __int128 held;
+  };
+  std::vector<std::vector<Totals>> digest_totals;
   std::vector<OpDisposition> dispositions;
   std::vector<uint64_t> fingerprints;
+  std::vector<LoggedTxn> replay;  // RequestKind::kReplay only
   uint64_t shards_mask = 0;         // shards the request was sent to
   uint32_t shards_outstanding = 0;  // sequencer only
   uint32_t duplicates_waiting = 0;  // sequencer only

@@ -1,12 +1,22 @@
 #include "engine/sequencer.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <map>
+#include <cstdio>
 #include <bit>
 #include <cassert>
 #include <thread>
 
 #include "engine/executor.h"
+#include "engine/log_codec.h"
 #include "engine/partition.h"
+#include "wal/log_reader.h"
+#include "wal/snapshot_file.h"
 
 namespace coffer::internal {
 namespace {
@@ -38,13 +48,18 @@ void Sequencer::Run() {
   for (;;) {
     bool progress = DrainDone();
     progress |= AdmitRequests();
+    FlushLog();
+    progress |= ReleaseDurable();
+    progress |= StepSnapshot();
     if (progress) {
       idle = 0;
       continue;
     }
     if (wiring_.stop->load(std::memory_order_acquire) &&
         requests_in_flight_ == 0 && held_ == nullptr &&
-        wiring_.submit->empty()) {
+        wiring_.submit->empty() &&
+        snapshot_state_ != SnapshotState::kWriting) {
+      if (reaper_.joinable()) reaper_.join();
       return;
     }
     if (++idle < config_.idle_spin_iterations) {
@@ -64,6 +79,17 @@ bool Sequencer::HaveWork() const {
   for (RequestQueue* q : wiring_.from_shard) {
     if (q->read_available() > 0) return true;
   }
+  if (LogThread* log = log_.load(std::memory_order_acquire);
+      log != nullptr && !durable_wait_.empty() &&
+      durable_wait_.top().first <= log->durable_seq()) {
+    return true;
+  }
+  if (child_done_.load(std::memory_order_acquire)) return true;
+  if (snapshot_requested_.load(std::memory_order_acquire) &&
+      snapshot_state_ == SnapshotState::kIdle) {
+    return true;
+  }
+  if (snapshot_state_ == SnapshotState::kDraining) return true;
   // Requests waiting while the in-flight bound is reached are not work: a
   // shard's answer (which rings this bell) is what makes room.
   const bool room = held_ != nullptr ||
@@ -78,7 +104,11 @@ bool Sequencer::DrainDone() {
     while (q->pop(r)) {
       progress = true;
       assert(r->internal.shards_outstanding > 0);
-      if (--r->internal.shards_outstanding == 0) OnShardsDone(r);
+      if (--r->internal.shards_outstanding == 0) {
+        assert(requests_at_shards_ > 0);
+        --requests_at_shards_;
+        OnShardsDone(r);
+      }
     }
   }
   return progress;
@@ -87,6 +117,7 @@ bool Sequencer::DrainDone() {
 uint32_t Sequencer::CostOf(const Request& r) {
   switch (r.kind) {
     case RequestKind::kOps:
+    case RequestKind::kReplay:
       return std::max<uint32_t>(1, static_cast<uint32_t>(r.ops.size()));
     case RequestKind::kLookup:
       return std::max<uint32_t>(1, static_cast<uint32_t>(r.lookup_ids.size()));
@@ -96,6 +127,8 @@ uint32_t Sequencer::CostOf(const Request& r) {
 }
 
 bool Sequencer::AdmitRequests() {
+  // While a snapshot drains the shards, nothing new is ordered.
+  if (snapshot_state_ == SnapshotState::kDraining) return false;
   bool progress = false;
   // Bounded per pass so that answers keep flowing under a flood of requests.
   for (int i = 0; i < 256; ++i) {
@@ -140,6 +173,10 @@ void Sequencer::Sequence(Request* r) {
   switch (r->kind) {
     case RequestKind::kOps:
       SequenceOps(r);
+      LogRequest(*r);
+      break;
+    case RequestKind::kReplay:
+      SequenceReplay(r);
       break;
     case RequestKind::kLookup: {
       r->accounts.assign(r->lookup_ids.size(), AccountInfo{});
@@ -175,6 +212,7 @@ void Sequencer::Sequence(Request* r) {
     }
     case RequestKind::kDigest: {
       in.digest_parts.assign(shard_count_, StateDigest{});
+      in.digest_totals.resize(shard_count_);
       Txn x;
       x.kind = TxnKind::kDigest;
       x.seq = next_seq_;
@@ -283,14 +321,37 @@ void Sequencer::SequenceChain(Request* r, uint32_t begin, uint32_t len) {
     }
     return;
   }
-  // New: order it.
+  OrderTxn(r, begin, len, next_seq_, NextTimestamp());
+}
+
+void Sequencer::SequenceReplay(Request* r) {
+  RequestState& in = r->internal;
+  const uint32_t n = static_cast<uint32_t>(r->ops.size());
+  r->results.assign(n, OpResult{});
+  in.dispositions.assign(n, OpDisposition::kFinal);
+  in.fingerprints.assign(n, 0);
+  for (const LoggedTxn& t : in.replay) {
+    // The recovery code checked continuity before handing records over.
+    assert(t.seq == next_seq_);
+    for (uint32_t k = t.op_begin; k < t.op_begin + t.op_count; ++k) {
+      in.fingerprints[k] = OpFingerprint(r->ops[k]);
+    }
+    last_timestamp_ns_ = std::max(last_timestamp_ns_, t.timestamp_ns);
+    OrderTxn(r, t.op_begin, t.op_count, t.seq, t.timestamp_ns);
+  }
+}
+
+void Sequencer::OrderTxn(Request* r, uint32_t begin, uint32_t len,
+                         uint64_t seq, uint64_t timestamp_ns) {
+  RequestState& in = r->internal;
+  const Op* ops = &r->ops[begin];
   Txn x;
   x.kind = TxnKind::kOps;
-  x.seq = next_seq_;
-  x.timestamp_ns = NextTimestamp();
+  x.seq = seq;
+  x.timestamp_ns = timestamp_ns;
   x.op_begin = begin;
   x.op_count = len;
-  next_seq_ += len;
+  next_seq_ = seq + len;
   for (uint32_t k = 0; k < len; ++k) {
     op_ids_.Insert(ops[k].op_id, in.fingerprints[begin + k], x.seq + k);
     in.dispositions[begin + k] = OpDisposition::kSequenced;
@@ -341,6 +402,7 @@ void Sequencer::Dispatch(Request* r) {
     OnShardsDone(r);
     return;
   }
+  ++requests_at_shards_;
   for (uint64_t m = in.shards_mask; m != 0; m &= m - 1) {
     const int s = std::countr_zero(m);
     // Capacity is requests_in_flight_max, which admission respects.
@@ -353,7 +415,9 @@ void Sequencer::Dispatch(Request* r) {
 
 void Sequencer::OnShardsDone(Request* r) {
   RequestState& in = r->internal;
-  if (r->kind == RequestKind::kOps) {
+  // Replayed ops are remembered with their results like live ones, so a
+  // retry after a restart gets the original answer.
+  if (r->kind == RequestKind::kOps || r->kind == RequestKind::kReplay) {
     for (uint32_t k = 0; k < r->ops.size(); ++k) {
       if (in.dispositions[k] != OpDisposition::kSequenced) continue;
       const OpResult& result = r->results[k];
@@ -381,8 +445,176 @@ void Sequencer::OnShardsDone(Request* r) {
       total.holds += part.holds;
     }
     r->digest = total;
+    std::map<uint32_t, Request::CurrencyTotal> by_currency;
+    for (const auto& part : in.digest_totals) {
+      for (const auto& t : part) {
+        auto& c = by_currency[t.currency];
+        c.currency = t.currency;
+        c.accounts += t.accounts;
+        c.balance += t.balance;
+        c.held += t.held;
+      }
+    }
+    r->currency_totals.clear();
+    for (const auto& [currency, t] : by_currency) {
+      r->currency_totals.push_back(t);
+    }
   }
   MaybeComplete(r);
+}
+
+void Sequencer::LogRequest(const Request& r) {
+  LogThread* log = log_.load(std::memory_order_acquire);
+  if (log == nullptr) return;
+  const RequestState& in = r.internal;
+  if (in.txns.empty()) return;  // nothing ordered: duplicates, refusals
+  if (chunk_ == nullptr) chunk_ = log->TakeFree();
+  // All chunks can be with the log thread only while it is still syncing
+  // the records they hold; then this chunk stays local and keeps growing
+  // (bounded by the ops in flight) until one comes back.
+  if (chunk_ == nullptr) chunk_ = &overflow_chunk_;
+  std::string& out = chunk_->bytes;
+  const size_t offset = out.size();
+  const size_t begin = EncodeBegin(out);
+  for (const Txn& x : in.txns) {
+    EncodeTxn(out, x.seq, x.timestamp_ns, &r.ops[x.op_begin], x.op_count);
+  }
+  EncodeEnd(out, begin, static_cast<uint32_t>(in.txns.size()));
+  log_bytes_since_snapshot_ += out.size() - offset;
+  const Txn& last = in.txns.back();
+  chunk_->records.push_back(LogChunk::Span{in.txns.front().seq,
+                                           last.seq + last.op_count - 1,
+                                           offset, out.size() - offset});
+}
+
+void Sequencer::FlushLog() {
+  LogThread* log = log_.load(std::memory_order_acquire);
+  if (log == nullptr || chunk_ == nullptr || chunk_->empty()) return;
+  if (chunk_ == &overflow_chunk_) {
+    LogChunk* c = log->TakeFree();
+    if (c == nullptr) return;  // still all busy: keep gathering
+    std::swap(c->bytes, overflow_chunk_.bytes);
+    std::swap(c->records, overflow_chunk_.records);
+    overflow_chunk_.Clear();
+    chunk_ = c;
+  }
+  log->Submit(chunk_);
+  chunk_ = nullptr;
+}
+
+bool Sequencer::ReleaseDurable() {
+  LogThread* log = log_.load(std::memory_order_acquire);
+  if (log == nullptr || durable_wait_.empty()) return false;
+  const uint64_t durable = log->durable_seq();
+  bool progress = false;
+  while (!durable_wait_.empty() && durable_wait_.top().first <= durable) {
+    Request* r = durable_wait_.top().second;
+    durable_wait_.pop();
+    Complete(r);
+    progress = true;
+  }
+  return progress;
+}
+
+bool Sequencer::StepSnapshot() {
+  switch (snapshot_state_) {
+    case SnapshotState::kIdle: {
+      if (!snapshot_writer_) return false;
+      const bool due = config_.snapshot_every_log_bytes != 0 &&
+                       log_bytes_since_snapshot_ >=
+                           config_.snapshot_every_log_bytes;
+      if (!due && !snapshot_requested_.load(std::memory_order_acquire)) {
+        return false;
+      }
+      snapshot_requested_.store(false, std::memory_order_relaxed);
+      snapshot_state_ = SnapshotState::kDraining;
+      drain_started_ns_ = static_cast<uint64_t>(
+          std::chrono::steady_clock::now().time_since_epoch().count());
+      return true;
+    }
+    case SnapshotState::kDraining: {
+      // Every ordered transaction must be applied (and nothing newer) so
+      // the shards' state is exactly the state at snapshot_seq_.
+      if (requests_at_shards_ != 0) return false;
+      snapshot_seq_ = next_seq_ - 1;
+      const uint64_t ts = last_timestamp_ns_;
+      // fork() copies the address space copy-on-write: the child writes the
+      // frozen state at leisure while the shards carry on at once. Shards
+      // are idle here (no request is with them), and glibc keeps malloc
+      // usable in the child.
+      const pid_t pid = fork();
+      if (pid == 0) {
+        const bool ok = snapshot_writer_(snapshot_seq_, ts);
+        _exit(ok ? 0 : 1);
+      }
+      const auto now = static_cast<uint64_t>(
+          std::chrono::steady_clock::now().time_since_epoch().count());
+      counters_.snapshot_pause_us.store((now - drain_started_ns_) / 1000,
+                                        std::memory_order_relaxed);
+      log_bytes_since_snapshot_ = 0;
+      if (pid < 0) {
+        std::perror("coffer: snapshot fork failed (the log keeps everything)");
+        Bump(counters_.snapshot_failures, uint64_t{1});
+        snapshot_state_ = SnapshotState::kIdle;
+        return true;
+      }
+      child_done_.store(false, std::memory_order_relaxed);
+      reaper_ = std::thread([this, pid] {
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        child_status_.store(status, std::memory_order_relaxed);
+        child_done_.store(true, std::memory_order_release);
+        bell_.Ring();
+      });
+      snapshot_state_ = SnapshotState::kWriting;
+      return true;
+    }
+    case SnapshotState::kWriting: {
+      if (!child_done_.load(std::memory_order_acquire)) return false;
+      reaper_.join();
+      child_done_.store(false, std::memory_order_relaxed);
+      const int status = child_status_.load(std::memory_order_relaxed);
+      OnSnapshotWritten(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+      snapshot_state_ = SnapshotState::kIdle;
+      return true;
+    }
+  }
+  return false;
+}
+
+void Sequencer::OnSnapshotWritten(bool ok) {
+  if (!ok) {
+    std::fprintf(stderr,
+                 "coffer: snapshot at seq %llu failed; the log keeps "
+                 "everything, will retry after more log\n",
+                 static_cast<unsigned long long>(snapshot_seq_));
+    Bump(counters_.snapshot_failures, uint64_t{1});
+    return;
+  }
+  // Keep the two newest snapshots and the log after the older of them, so a
+  // damaged newest snapshot can still be recovered from the one before.
+  wal::Storage* storage = config_.storage;
+  if (previous_snapshot_seq_ != 0) {
+    auto removed =
+        wal::RemoveSegmentsUpTo(config_.data_dir, previous_snapshot_seq_,
+                                config_.wal_archive_dir, storage);
+    if (!removed.ok()) {
+      std::fprintf(stderr, "coffer: removing old log segments: %s\n",
+                   std::string(removed.status().message()).c_str());
+    }
+    if (absl::Status s = wal::RemoveSnapshotsBefore(storage, config_.data_dir,
+                                                    previous_snapshot_seq_);
+        !s.ok()) {
+      // Harmless for correctness (recovery takes the newest snapshot), but
+      // the disk fills: say so.
+      std::fprintf(stderr, "coffer: removing old snapshots: %s\n",
+                   std::string(s.message()).c_str());
+    }
+  }
+  previous_snapshot_seq_ = snapshot_seq_;
+  counters_.snapshot_seq.store(snapshot_seq_, std::memory_order_relaxed);
+  Bump(counters_.snapshots, uint64_t{1});
 }
 
 void Sequencer::MaybeComplete(Request* r) {
@@ -392,6 +624,18 @@ void Sequencer::MaybeComplete(Request* r) {
     return;
   }
   in.completed = true;
+  // No answer, write or read, leaves before the log holds everything it
+  // reflects: everything ordered up to r->seq.
+  LogThread* log = log_.load(std::memory_order_acquire);
+  if (log != nullptr && r->seq > log->durable_seq()) {
+    durable_wait_.emplace(r->seq, r);
+    return;
+  }
+  Complete(r);
+}
+
+void Sequencer::Complete(Request* r) {
+  RequestState& in = r->internal;
   assert(requests_in_flight_ > 0 && ops_in_flight_ >= in.cost);
   --requests_in_flight_;
   ops_in_flight_ -= in.cost;

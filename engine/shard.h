@@ -28,6 +28,7 @@
 #include "engine/history_ring.h"
 #include "engine/queues.h"
 #include "engine/request.h"
+#include "engine/snapshot_codec.h"
 
 namespace coffer::internal {
 
@@ -67,6 +68,18 @@ class Shard {
   // For benchmarks and tests of the apply path: the shard's thread must not
   // be running. Fills r->results.
   void ApplyInline(Request* r, uint64_t first_seq, uint64_t timestamp_ns);
+
+  // Snapshots. Save* run while the shard's thread is idle, in a forked child
+  // (engine/DESIGN.md "Snapshots"); Restore* and FinishRestore run before
+  // the thread starts. Records may come from a snapshot taken with another
+  // shard count: the caller routes each to its owner by ShardOf.
+  void SaveAccounts(SnapshotEncoder& out) const;
+  void SaveHolds(SnapshotEncoder& out) const;
+  void SaveHistory(SnapshotEncoder& out) const;
+  void RestoreAccount(const SnapshotAccount& a);
+  void RestoreHold(const SnapshotHold& h);
+  void RestoreHistory(const HistoryEntry& e);
+  void FinishRestore();
 
  private:
   struct Key {
@@ -109,6 +122,11 @@ class Shard {
   void RunDigest(Request* r, const Txn& x);
 
   void LoadLocalView(const Request& r, const Txn& x);
+  // Starts loading the account records of ops[0..count) into the cache, so
+  // that the misses of the next few transactions overlap with this one's
+  // work instead of stalling one after another (most of the apply cost at
+  // millions of accounts).
+  void Prefetch(const Op* ops, uint32_t count) const;
   void LoadSnapshotView(const Request& r, const Txn& x);
   void FillSnapshots(Request* r, const Txn& x);
   void Commit(uint64_t seq);

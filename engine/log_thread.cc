@@ -1,0 +1,101 @@
+#include "engine/log_thread.h"
+
+#include <cassert>
+#include <thread>
+
+namespace coffer::internal {
+
+LogThread::LogThread(std::unique_ptr<wal::LogWriter> writer,
+                     Doorbell* sequencer_bell,
+                     std::function<void(const absl::Status&)> on_fatal)
+    : writer_(std::move(writer)),
+      sequencer_bell_(sequencer_bell),
+      on_fatal_(std::move(on_fatal)) {
+  durable_seq_.store(writer_->durable_seq(), std::memory_order_relaxed);
+  for (uint32_t i = 0; i < kChunks; ++i) {
+    chunks_.push_back(std::make_unique<LogChunk>());
+    free_.push(chunks_.back().get());
+  }
+}
+
+LogThread::~LogThread() {
+  stop_.store(true, std::memory_order_release);
+  bell_.RingAlways();
+  if (thread_.joinable()) thread_.join();
+}
+
+void LogThread::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+LogChunk* LogThread::TakeFree() {
+  LogChunk* c = nullptr;
+  return free_.pop(c) ? c : nullptr;
+}
+
+void LogThread::Submit(LogChunk* chunk) {
+  const bool pushed = filled_.push(chunk);
+  assert(pushed);
+  (void)pushed;
+  bell_.Ring();
+}
+
+void LogThread::Run() {
+  std::vector<LogChunk*> batch;
+  batch.reserve(kChunks);
+  for (;;) {
+    LogChunk* c;
+    while (filled_.pop(c)) batch.push_back(c);
+    if (batch.empty()) {
+      if (stop_.load(std::memory_order_acquire)) return;
+      const uint32_t token = bell_.PrepareSleep();
+      if (filled_.read_available() == 0 &&
+          !stop_.load(std::memory_order_acquire)) {
+        bell_.Sleep(token);
+      }
+      bell_.Awake();
+      continue;
+    }
+    if (failed_.load(std::memory_order_relaxed)) {
+      // Dead: keep recycling chunks so the sequencer never blocks, but
+      // never write or acknowledge again.
+      for (LogChunk* done : batch) {
+        done->Clear();
+        free_.push(done);
+      }
+      batch.clear();
+      continue;
+    }
+    absl::Status status;
+    uint64_t last = 0, count = 0;
+    for (LogChunk* chunk : batch) {
+      for (const LogChunk::Span& s : chunk->records) {
+        if (!status.ok()) break;
+        status = writer_->Append(
+            wal::RecordType::kTransactions, s.first_seq, s.last_seq,
+            std::string_view(chunk->bytes).substr(s.offset, s.size));
+        last = s.last_seq;
+        ++count;
+      }
+    }
+    if (status.ok()) status = writer_->Sync();
+    if (!status.ok()) {
+      failed_.store(true, std::memory_order_release);
+      on_fatal_(status);
+    } else {
+      durable_seq_.store(last, std::memory_order_release);
+      syncs_.store(syncs_.load(std::memory_order_relaxed) + 1,
+                   std::memory_order_relaxed);
+      records_.store(records_.load(std::memory_order_relaxed) + count,
+                     std::memory_order_relaxed);
+      sequencer_bell_->Ring();
+    }
+    for (LogChunk* done : batch) {
+      done->Clear();
+      free_.push(done);
+    }
+    batch.clear();
+  }
+}
+
+}  // namespace coffer::internal
