@@ -1,0 +1,464 @@
+#include "net/cli.h"
+
+#include <ostream>
+#include <random>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "net/client.h"
+
+namespace coffer::net {
+namespace {
+
+std::string Int128(__int128 v) {
+  if (v == 0) return "0";
+  const bool negative = v < 0;
+  unsigned __int128 u = negative ? -static_cast<unsigned __int128>(v)
+                                 : static_cast<unsigned __int128>(v);
+  std::string s;
+  while (u != 0) {
+    s.insert(s.begin(), static_cast<char>('0' + static_cast<int>(u % 10)));
+    u /= 10;
+  }
+  return negative ? "-" + s : s;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+class Runner {
+ public:
+  Runner(const CliOptions& o, std::ostream& out, std::ostream& err)
+      : o_(o), out_(out), err_(err) {}
+
+  int Run(const std::vector<std::string>& args) {
+    if (args.empty()) {
+      Usage("no command (see coffer --help)");
+      return UsageFailed();
+    }
+    const std::string& cmd = args[0];
+    if (cmd == "create-account") {
+      if (!Arity(args, 2, 2,
+                 "create-account ACCOUNT CURRENCY [--overdraft=N] "
+                 "[--cap=N]"))
+        return UsageFailed();
+      Op op = NewOp(OpKind::kCreateAccount, args[1]);
+      op.currency = ParseU32("CURRENCY", args[2]);
+      op.amount = o_.overdraft;
+      op.aux = o_.cap;
+      if (o_.overdraft != 0) op.account_flags |= kAccountFlagOverdraft;
+      if (o_.cap != 0) op.account_flags |= kAccountFlagCap;
+      return RunOp(op, cmd);
+    }
+    if (cmd == "credit" || cmd == "debit") {
+      if (!Arity(args, 2, 2, cmd + " ACCOUNT AMOUNT")) return UsageFailed();
+      Op op =
+          NewOp(cmd == "credit" ? OpKind::kCredit : OpKind::kDebit, args[1]);
+      op.amount = ParseU64("AMOUNT", args[2]);
+      return RunOp(op, cmd);
+    }
+    if (cmd == "transfer") {
+      if (!Arity(args, 3, 3, "transfer FROM TO AMOUNT")) return UsageFailed();
+      Op op = NewOp(OpKind::kTransfer, args[1]);
+      op.other_account_id = ParseU64("TO", args[2]);
+      op.amount = ParseU64("AMOUNT", args[3]);
+      return RunOp(op, cmd);
+    }
+    if (cmd == "hold") {
+      if (!Arity(args, 2, 2, "hold ACCOUNT AMOUNT [--hold_timeout_ms=MS]"))
+        return UsageFailed();
+      Op op = NewOp(OpKind::kHold, args[1]);
+      op.amount = ParseU64("AMOUNT", args[2]);
+      op.aux = o_.hold_timeout_ms;
+      return RunOp(op, cmd);
+    }
+    if (cmd == "capture") {
+      if (!Arity(args, 3, 4, "capture ACCOUNT HOLD_ID DESTINATION [AMOUNT]"))
+        return UsageFailed();
+      Op op = NewOp(OpKind::kCapture, args[1]);
+      op.aux = ParseU64("HOLD_ID", args[2]);
+      op.other_account_id = ParseU64("DESTINATION", args[3]);
+      op.amount = args.size() > 4 ? ParseU64("AMOUNT", args[4]) : 0;
+      return RunOp(op, cmd);
+    }
+    if (cmd == "release") {
+      if (!Arity(args, 2, 2, "release ACCOUNT HOLD_ID")) return UsageFailed();
+      Op op = NewOp(OpKind::kRelease, args[1]);
+      op.aux = ParseU64("HOLD_ID", args[2]);
+      return RunOp(op, cmd);
+    }
+    if (cmd == "balance") {
+      if (!Arity(args, 1, SIZE_MAX, "balance ACCOUNT...")) {
+        return UsageFailed();
+      }
+      std::vector<uint64_t> ids;
+      for (size_t i = 1; i < args.size(); ++i) {
+        ids.push_back(ParseU64("ACCOUNT", args[i]));
+      }
+      if (!usage_error_.empty()) return UsageFailed();
+      return Balance(ids);
+    }
+    if (cmd == "history") {
+      if (!Arity(args, 1, 1, "history ACCOUNT [--before=N] [--limit=N]"))
+        return UsageFailed();
+      const uint64_t account = ParseU64("ACCOUNT", args[1]);
+      if (!usage_error_.empty()) return UsageFailed();
+      return History(account);
+    }
+    if (cmd == "stats") {
+      if (!Arity(args, 0, 0, "stats")) return UsageFailed();
+      return Stats();
+    }
+    if (cmd == "digest") {
+      if (!Arity(args, 0, 0, "digest")) return UsageFailed();
+      return Digest();
+    }
+    if (cmd == "ping") {
+      if (!Arity(args, 0, 0, "ping")) return UsageFailed();
+      if (absl::Status s = Connect(); !s.ok()) return Failed(s);
+      if (absl::Status s = client_->Ping(); !s.ok()) return Failed(s);
+      out_ << (o_.json ? "{\"ok\":true}" : "pong") << "\n";
+      return kExitOk;
+    }
+    Usage(absl::StrCat("unknown command '", cmd, "' (see coffer --help)"));
+    return UsageFailed();
+  }
+
+ private:
+  // Parsing records the first problem in usage_error_ and returns 0; Run
+  // checks it once the command's operands are parsed.
+  uint64_t ParseU64(const std::string& what, const std::string& text) {
+    uint64_t v = 0;
+    bool ok = false;
+    if (text.size() > 2 && text[0] == '0' &&
+        (text[1] == 'x' || text[1] == 'X')) {
+      ok = absl::SimpleHexAtoi(text.substr(2), &v);
+    } else {
+      ok = absl::SimpleAtoi(text, &v);
+    }
+    if (!ok) Usage(absl::StrCat(what, ": not a number: '", text, "'"));
+    return ok ? v : 0;
+  }
+
+  uint32_t ParseU32(const std::string& what, const std::string& text) {
+    const uint64_t v = ParseU64(what, text);
+    if (v > UINT32_MAX) Usage(absl::StrCat(what, ": too large"));
+    return static_cast<uint32_t>(v);
+  }
+
+  // False (and a usage error) unless there are min..max operands.
+  bool Arity(const std::vector<std::string>& args, size_t min, size_t max,
+             const std::string& shape) {
+    const size_t n = args.size() - 1;
+    if (n >= min && n <= max) return true;
+    Usage("usage: coffer " + shape);
+    return false;
+  }
+
+  void Usage(std::string message) {
+    if (usage_error_.empty()) usage_error_ = std::move(message);
+  }
+
+  int UsageFailed() {
+    err_ << "coffer: " << usage_error_ << "\n";
+    return kExitUsage;
+  }
+
+  Op NewOp(OpKind kind, const std::string& account) {
+    Op op;
+    op.op_id = o_.op_id;
+    if (op.op_id == 0) {
+      std::random_device rd;
+      std::mt19937_64 gen((uint64_t{rd()} << 32) ^ rd());
+      while (op.op_id == 0) op.op_id = gen();
+    }
+    op.kind = kind;
+    op.account_id = ParseU64("ACCOUNT", account);
+    op.currency = o_.currency;
+    op.reason = o_.reason;
+    op.user_data = o_.user_data;
+    return op;
+  }
+
+  absl::Status Connect() {
+    ClientOptions co;
+    const size_t colon = o_.server.rfind(':');
+    uint32_t port = 0;
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(o_.server.substr(colon + 1), &port) || port == 0 ||
+        port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--server: expected host:port, got '", o_.server, "'"));
+    }
+    co.host = o_.server.substr(0, colon);
+    if (co.host.size() > 2 && co.host.front() == '[' && co.host.back() == ']') {
+      co.host = co.host.substr(1, co.host.size() - 2);
+    }
+    co.port = static_cast<uint16_t>(port);
+    co.auth_token = o_.auth_token;
+    co.connect_timeout_ms = o_.timeout_ms;
+    co.call_timeout_ms = o_.timeout_ms;
+    auto c = Client::Connect(co);
+    if (!c.ok()) return c.status();
+    client_ = std::move(c).value();
+    return absl::OkStatus();
+  }
+
+  int Failed(const absl::Status& s) {
+    // A malformed --server is a usage error, not a connection failure.
+    if (absl::IsInvalidArgument(s) && client_ == nullptr) {
+      Usage(std::string(s.message()));
+      return UsageFailed();
+    }
+    if (o_.json) {
+      out_ << "{\"error\":" << JsonString(std::string(s.message())) << "}\n";
+    }
+    err_ << "coffer: " << s.message() << "\n";
+    return kExitConnection;
+  }
+
+  int RunOp(const Op& op, const std::string& cmd) {
+    if (!usage_error_.empty()) return UsageFailed();
+    if (absl::Status s = Connect(); !s.ok()) return Failed(s);
+    auto r = client_->Apply({op});
+    if (!r.ok()) return Failed(r.status());
+    const OpResult& res = r->at(0);
+    const std::string code(ResultCodeName(res.code));
+    if (o_.json) {
+      out_ << absl::StrCat(
+          "{\"command\":", JsonString(cmd), ",\"op_id\":", op.op_id,
+          ",\"result\":", JsonString(code),
+          ",\"code\":", static_cast<int>(res.code),
+          ",\"duplicate\":", res.duplicate() ? "true" : "false",
+          ",\"account\":", op.account_id,
+          ",\"balance_after\":", res.balance_after, ",\"seq\":", res.seq,
+          "}\n");
+    } else {
+      out_ << absl::StrCat(code, res.duplicate() ? " (duplicate)" : "", ": ",
+                           cmd, " op ", op.op_id, ", account ", op.account_id,
+                           " balance ", res.balance_after, ", seq ", res.seq);
+      if (op.kind == OpKind::kHold && res.ok()) {
+        out_ << ", hold id " << op.op_id;
+      }
+      out_ << "\n";
+    }
+    // account_exists means an identical account is there: nothing to do.
+    return res.ok() || res.code == ResultCode::kAccountExists ? kExitOk
+                                                              : kExitRefused;
+  }
+
+  int Balance(const std::vector<uint64_t>& ids) {
+    if (absl::Status s = Connect(); !s.ok()) return Failed(s);
+    auto r = client_->Lookup(ids);
+    if (!r.ok()) return Failed(r.status());
+    bool all_found = true;
+    if (o_.json) out_ << "{\"seq\":" << r->seq << ",\"accounts\":[";
+    for (size_t i = 0; i < r->accounts.size(); ++i) {
+      const AccountInfo& a = r->accounts[i];
+      const bool found = a.id != 0;
+      all_found &= found;
+      if (o_.json) {
+        out_ << (i ? "," : "")
+             << absl::StrCat("{\"id\":", ids[i],
+                             ",\"found\":", found ? "true" : "false",
+                             ",\"balance\":", a.balance, ",\"held\":", a.held,
+                             ",\"available\":", a.available(),
+                             ",\"currency\":", a.currency,
+                             ",\"overdraft_limit\":", a.overdraft_limit,
+                             ",\"balance_cap\":", a.balance_cap,
+                             ",\"history_count\":", a.history_count, "}");
+      } else if (!found) {
+        out_ << "account " << ids[i] << ": not found\n";
+      } else {
+        out_ << absl::StrCat("account ", a.id, ": balance ", a.balance,
+                             ", held ", a.held, ", available ", a.available(),
+                             ", currency ", a.currency);
+        if (a.overdraft_limit) out_ << ", overdraft " << a.overdraft_limit;
+        if (a.balance_cap) out_ << ", cap " << a.balance_cap;
+        out_ << "\n";
+      }
+    }
+    if (o_.json) out_ << "]}\n";
+    return all_found ? kExitOk : kExitRefused;
+  }
+
+  int History(uint64_t account) {
+    if (absl::Status s = Connect(); !s.ok()) return Failed(s);
+    auto r = client_->History(account, o_.before, o_.limit);
+    if (!r.ok()) return Failed(r.status());
+    if (o_.json) {
+      out_ << "{\"account\":" << account
+           << ",\"found\":" << (r->found ? "true" : "false")
+           << ",\"seq\":" << r->seq << ",\"next_before\":" << r->next_before
+           << ",\"entries\":[";
+    } else if (!r->found) {
+      out_ << "account " << account << ": not found\n";
+    }
+    for (size_t i = 0; i < r->entries.size(); ++i) {
+      const HistoryEntry& e = r->entries[i];
+      const std::string kind(EntryKindName(e.kind));
+      if (o_.json) {
+        out_ << (i ? "," : "")
+             << absl::StrCat(
+                    "{\"number\":", e.number, ",\"kind\":", JsonString(kind),
+                    ",\"seq\":", e.seq, ",\"op_id\":", e.op_id,
+                    ",\"amount\":", e.amount, ",\"held_delta\":", e.held_delta,
+                    ",\"balance_after\":", e.balance_after,
+                    ",\"held_after\":", e.held_after,
+                    ",\"other_account\":", e.other_account_id,
+                    ",\"reason\":", e.reason, ",\"user_data\":", e.user_data,
+                    ",\"timestamp_ns\":", e.timestamp_ns, "}");
+      } else {
+        out_ << absl::StrFormat(
+            "#%-5u %-13s %+d -> balance %d (held %u)  seq %u op %u", e.number,
+            kind, e.amount, e.balance_after, e.held_after, e.seq, e.op_id);
+        if (e.other_account_id) out_ << "  with " << e.other_account_id;
+        out_ << "\n";
+      }
+    }
+    if (o_.json) {
+      out_ << "]}\n";
+    } else if (r->next_before != 0) {
+      out_ << "(more: --before=" << r->next_before << ")\n";
+    }
+    return r->found ? kExitOk : kExitRefused;
+  }
+
+  int Stats() {
+    if (absl::Status s = Connect(); !s.ok()) return Failed(s);
+    auto r = client_->Stats();
+    if (!r.ok()) return Failed(r.status());
+    const EngineCounters& e = r->engine;
+    const ServerCounters& s = r->server;
+    std::vector<std::pair<std::string, uint64_t>> fields = {
+        {"requests", e.requests},
+        {"ops_sequenced", e.ops_sequenced},
+        {"duplicates", e.duplicates},
+        {"refused_before_ordering", e.refused_before_ordering},
+        {"last_seq", e.last_seq},
+        {"durable_seq", e.durable_seq},
+        {"log_syncs", e.log_syncs},
+        {"log_records", e.log_records},
+        {"snapshots", e.snapshots},
+        {"snapshot_failures", e.snapshot_failures},
+        {"snapshot_seq", e.snapshot_seq},
+        {"snapshot_pause_us", e.snapshot_pause_us},
+        {"connections_open", s.connections_open},
+        {"connections_accepted", s.connections_accepted},
+        {"connections_refused", s.connections_refused},
+        {"frames_received", s.frames_received},
+        {"replies_sent", s.replies_sent},
+        {"protocol_errors", s.protocol_errors},
+        {"submit_retries", s.submit_retries},
+        {"busy_replies", s.busy_replies},
+    };
+    if (o_.json) {
+      out_ << "{";
+      for (const auto& [k, v] : fields)
+        out_ << JsonString(k) << ":" << v << ",";
+      out_ << "\"shards\":[";
+      for (size_t i = 0; i < r->shards.size(); ++i) {
+        const ShardCounters& sh = r->shards[i];
+        out_ << (i ? "," : "")
+             << absl::StrCat("{\"txns_applied\":", sh.txns_applied,
+                             ",\"multi_shard_txns\":", sh.multi_shard_txns,
+                             ",\"deferred_txns\":", sh.deferred_txns,
+                             ",\"accounts\":", sh.accounts, "}");
+      }
+      out_ << "]}\n";
+    } else {
+      for (const auto& [k, v] : fields) {
+        out_ << absl::StrFormat("%-24s %u\n", k, v);
+      }
+      for (size_t i = 0; i < r->shards.size(); ++i) {
+        const ShardCounters& sh = r->shards[i];
+        out_ << absl::StrFormat(
+            "shard %-3u accounts %u, txns %u (multi-shard %u, deferred %u)\n",
+            i, sh.accounts, sh.txns_applied, sh.multi_shard_txns,
+            sh.deferred_txns);
+      }
+    }
+    return kExitOk;
+  }
+
+  int Digest() {
+    if (absl::Status s = Connect(); !s.ok()) return Failed(s);
+    auto r = client_->Digest();
+    if (!r.ok()) return Failed(r.status());
+    const std::string hex =
+        absl::StrFormat("%016x%016x", r->digest.hi, r->digest.lo);
+    if (o_.json) {
+      out_ << "{\"seq\":" << r->seq << ",\"digest\":\"" << hex
+           << "\",\"accounts\":" << r->digest.accounts
+           << ",\"holds\":" << r->digest.holds << ",\"currencies\":[";
+      for (size_t i = 0; i < r->totals.size(); ++i) {
+        const CurrencyTotal& t = r->totals[i];
+        out_ << (i ? "," : "")
+             << absl::StrCat("{\"currency\":", t.currency,
+                             ",\"accounts\":", t.accounts, ",\"balance\":\"",
+                             Int128(t.balance), "\",\"held\":\"",
+                             Int128(t.held), "\"}");
+      }
+      out_ << "]}\n";
+    } else {
+      out_ << absl::StrCat("digest ", hex, " at seq ", r->seq, ": ",
+                           r->digest.accounts, " accounts, ", r->digest.holds,
+                           " open holds\n");
+      for (const CurrencyTotal& t : r->totals) {
+        out_ << absl::StrCat("currency ", t.currency, ": ", t.accounts,
+                             " accounts, balance ", Int128(t.balance),
+                             ", held ", Int128(t.held), "\n");
+      }
+    }
+    return kExitOk;
+  }
+
+  const CliOptions& o_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::unique_ptr<Client> client_;
+  std::string usage_error_;
+};
+
+}  // namespace
+
+std::string CliUsage() {
+  return R"(Commands (ACCOUNT, AMOUNT, ids: decimal or 0x hex):
+  create-account ACCOUNT CURRENCY [--overdraft=LIMIT] [--cap=MAX]
+  credit ACCOUNT AMOUNT
+  debit ACCOUNT AMOUNT
+  transfer FROM TO AMOUNT
+  hold ACCOUNT AMOUNT [--hold_timeout_ms=MS]   (the hold id is the op id)
+  capture ACCOUNT HOLD_ID DESTINATION [AMOUNT]  (no AMOUNT: all of it)
+  release ACCOUNT HOLD_ID
+  balance ACCOUNT...
+  history ACCOUNT [--before=N] [--limit=N]     (newest first)
+  stats
+  digest
+  ping
+Operations take --op_id (default: random, printed; rerun with the same
+--op_id to retry safely), --currency (guard), --reason, --user_data.
+Exit status: 0 ok (create-account also on account_exists), 1 refused by
+the ledger (any other result code, or an account not found), 2 usage
+error, 3 no answer (cannot connect, auth failed, connection lost, timeout).)";
+}
+
+int RunCli(const std::vector<std::string>& args, const CliOptions& options,
+           std::ostream& out, std::ostream& err) {
+  return Runner(options, out, err).Run(args);
+}
+
+}  // namespace coffer::net

@@ -1,0 +1,44 @@
+// The `coffer` command-line client: one command per run against cofferd.
+// coffer_main.cc parses flags into CliOptions; RunCli does the rest (and is
+// what the tests call).
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace coffer::net {
+
+// Exit codes. Business refusals (a ResultCode other than ok, an unknown
+// account) are told apart from not being able to ask at all.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRefused = 1;     // the ledger answered "no"
+inline constexpr int kExitUsage = 2;       // bad command line
+inline constexpr int kExitConnection = 3;  // no answer: connect, auth, I/O
+
+struct CliOptions {
+  std::string server = "127.0.0.1:7300";
+  std::string auth_token;
+  bool json = false;
+  uint64_t op_id = 0;     // 0: a random one (printed, to retry with)
+  uint32_t currency = 0;  // guard for ops on existing accounts
+  uint32_t reason = 0;
+  uint64_t user_data = 0;
+  uint64_t overdraft = 0;        // create-account
+  uint64_t cap = 0;              // create-account
+  uint64_t hold_timeout_ms = 0;  // hold
+  uint32_t before = 0;           // history cursor
+  uint32_t limit = 20;           // history page size
+  uint32_t timeout_ms = 10'000;
+};
+
+// The text of `coffer --help` after the flags: commands and exit codes.
+std::string CliUsage();
+
+// Runs `args` (the command and its operands); writes results to `out` and
+// errors to `err`; returns one of the exit codes above.
+int RunCli(const std::vector<std::string>& args, const CliOptions& options,
+           std::ostream& out, std::ostream& err);
+
+}  // namespace coffer::net

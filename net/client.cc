@@ -1,0 +1,527 @@
+#include "net/client.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "boost/asio/connect.hpp"
+#include "boost/asio/executor_work_guard.hpp"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "boost/asio/write.hpp"
+
+namespace coffer::net {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+constexpr size_t kReadChunkBytes = 64 << 10;
+constexpr std::chrono::milliseconds kBackoffMax{1000};
+
+MessageKind ReplyKindOf(MessageKind request) {
+  return static_cast<MessageKind>(static_cast<uint16_t>(request) | kReplyBit);
+}
+
+// A copy of `s` that shares nothing with it. A status handed to a caller
+// may end its life on another thread; sharing the reference-counted rep
+// would be correct, but the count lives in Abseil's uninstrumented shared
+// library, so ThreadSanitizer could not see its synchronization.
+absl::Status Detached(const absl::Status& s) {
+  return absl::Status(s.code(), s.message());
+}
+
+std::string ErrorText(const Error& e) {
+  return absl::StrCat(std::string(ErrorCodeName(e.code)), ": ", e.message);
+}
+
+}  // namespace
+
+struct Client::Impl {
+  // One TCP connection; a reconnect makes a new one. Handlers hold the
+  // Conn they were started for and do nothing once it is not current.
+  struct Conn {
+    explicit Conn(asio::io_context& io) : socket(io) {}
+    tcp::socket socket;
+    std::vector<uint8_t> out;      // frames waiting for the socket
+    std::vector<uint8_t> writing;  // frames on the wire
+    bool write_in_progress = false;
+    std::vector<uint8_t> read_buffer = std::vector<uint8_t>(kReadChunkBytes);
+    size_t read_begin = 0;
+    size_t read_end = 0;
+    bool ready = false;  // HELLO_OK received
+    uint64_t hello_id = 0;
+  };
+
+  struct Pending {
+    MessageKind reply_kind;
+    std::vector<uint8_t> frame;  // resent verbatim: same op ids
+    Done done;
+    uint32_t busy_retries = 0;
+    uint64_t sends = 0;  // bumps on every (re)send; stale retries skip
+  };
+
+  explicit Impl(ClientOptions o)
+      : options(std::move(o)), work(asio::make_work_guard(io)) {
+    thread = std::thread([this] { io.run(); });
+  }
+
+  ~Impl() {
+    asio::post(io, [this] { Close(); });
+    work.reset();
+    thread.join();
+  }
+
+  // ---- Everything below runs on the client's thread. ----
+
+  void Close() {
+    closed = true;
+    resolver.cancel();
+    if (conn) Drop(conn);
+    connect_timer.cancel();
+    reconnect_timer.cancel();
+    for (auto& t : retry_timers) t->cancel();
+    FailAll(absl::CancelledError("client closed"));
+  }
+
+  void Submit(Message request, Done done) {
+    if (closed) {
+      done(absl::CancelledError("client closed"));
+      return;
+    }
+    const uint64_t id = next_id++;
+    Pending p;
+    p.reply_kind = ReplyKindOf(KindOf(request));
+    EncodeFrame(id, request, p.frame);
+    p.done = std::move(done);
+    auto [it, inserted] = pending.emplace(id, std::move(p));
+    if (conn && conn->ready) {
+      SendFrame(it->second);
+    } else if (!conn && !reconnect_pending) {
+      attempts_left = options.reconnect_attempts;
+      StartConnect();
+    }
+  }
+
+  void SendFrame(Pending& p) {
+    ++p.sends;
+    conn->out.insert(conn->out.end(), p.frame.begin(), p.frame.end());
+    MaybeWrite(conn);
+  }
+
+  void StartConnect() {
+    auto c = std::make_shared<Conn>(io);
+    conn = c;
+    connect_timer.expires_after(
+        std::chrono::milliseconds(options.connect_timeout_ms));
+    connect_timer.async_wait([this, c](const boost::system::error_code& ec) {
+      if (ec || c != conn || c->ready) return;
+      Lost(c, absl::DeadlineExceededError(
+                  absl::StrCat("connecting to ", options.host, ":",
+                               options.port, " timed out")));
+    });
+    resolver.async_resolve(
+        options.host, std::to_string(options.port),
+        [this, c](const boost::system::error_code& ec,
+                  tcp::resolver::results_type results) {
+          if (c != conn) return;
+          if (ec) {
+            Lost(c, absl::UnavailableError(absl::StrCat(
+                        "resolve ", options.host, ": ", ec.message())));
+            return;
+          }
+          asio::async_connect(
+              c->socket, results,
+              [this, c](const boost::system::error_code& ec,
+                        const tcp::endpoint&) { OnConnected(c, ec); });
+        });
+  }
+
+  void OnConnected(const std::shared_ptr<Conn>& c,
+                   const boost::system::error_code& ec) {
+    if (c != conn) return;
+    if (ec) {
+      Lost(c, absl::UnavailableError(absl::StrCat("connect ", options.host, ":",
+                                                  options.port, ": ",
+                                                  ec.message())));
+      return;
+    }
+    boost::system::error_code ignored;
+    c->socket.set_option(tcp::no_delay(true), ignored);
+    Hello hello;
+    hello.auth_token = options.auth_token;
+    c->hello_id = next_id++;
+    EncodeFrame(c->hello_id, hello, c->out);
+    MaybeWrite(c);
+    Read(c);
+  }
+
+  void MaybeWrite(const std::shared_ptr<Conn>& c) {
+    if (c->write_in_progress || c->out.empty()) return;
+    c->write_in_progress = true;
+    c->writing.swap(c->out);
+    c->out.clear();
+    asio::async_write(c->socket, asio::buffer(c->writing),
+                      [this, c](const boost::system::error_code& ec, size_t) {
+                        c->write_in_progress = false;
+                        if (c != conn) return;
+                        if (ec) {
+                          Lost(c, absl::UnavailableError(
+                                      absl::StrCat("write: ", ec.message())));
+                          return;
+                        }
+                        c->writing.clear();
+                        MaybeWrite(c);
+                      });
+  }
+
+  void Read(const std::shared_ptr<Conn>& c) {
+    if (c->read_begin == c->read_end) c->read_begin = c->read_end = 0;
+    size_t need = kHeaderBytes;
+    if (c->read_end - c->read_begin >= kHeaderBytes) {
+      need += DecodeHeader(c->read_buffer.data() + c->read_begin).body_bytes;
+    }
+    need = std::max(need, kReadChunkBytes);
+    if (c->read_buffer.size() - c->read_begin < need ||
+        c->read_end == c->read_buffer.size()) {
+      std::memmove(c->read_buffer.data(), c->read_buffer.data() + c->read_begin,
+                   c->read_end - c->read_begin);
+      c->read_end -= c->read_begin;
+      c->read_begin = 0;
+    }
+    if (c->read_buffer.size() < need) c->read_buffer.resize(need);
+    c->socket.async_read_some(
+        asio::buffer(c->read_buffer.data() + c->read_end,
+                     c->read_buffer.size() - c->read_end),
+        [this, c](const boost::system::error_code& ec, size_t n) {
+          if (c != conn) return;
+          if (ec) {
+            Lost(c, absl::UnavailableError(
+                        ec == asio::error::eof
+                            ? std::string("server closed the connection")
+                            : absl::StrCat("read: ", ec.message())));
+            return;
+          }
+          c->read_end += n;
+          if (ParseFrames(c) && c == conn) Read(c);
+        });
+  }
+
+  // False when the connection was dropped.
+  bool ParseFrames(const std::shared_ptr<Conn>& c) {
+    for (;;) {
+      const size_t have = c->read_end - c->read_begin;
+      if (have < kHeaderBytes) return true;
+      const uint8_t* p = c->read_buffer.data() + c->read_begin;
+      const FrameHeader h = DecodeHeader(p);
+      if (h.magic != kMagic || h.body_bytes > kReplyBodyBytesMax) {
+        Lost(c, absl::InternalError("malformed frame from the server"));
+        return false;
+      }
+      if (have < kHeaderBytes + h.body_bytes) return true;
+      const std::span<const uint8_t> body(p + kHeaderBytes, h.body_bytes);
+      Message m;
+      Problem problem;
+      if (BodyChecksum(body) != h.body_xxh3 ||
+          !DecodeBody(h, body, &m, &problem)) {
+        Lost(c, absl::InternalError(absl::StrCat("bad frame from the server: ",
+                                                 problem.message)));
+        return false;
+      }
+      c->read_begin += kHeaderBytes + h.body_bytes;
+      if (!Dispatch(c, h.request_id, std::move(m))) return false;
+    }
+  }
+
+  // False when the connection was dropped.
+  bool Dispatch(const std::shared_ptr<Conn>& c, uint64_t id, Message m) {
+    if (auto* e = std::get_if<Error>(&m)) return OnError(c, id, *e);
+    if (!c->ready) {
+      auto* ok = std::get_if<HelloOk>(&m);
+      if (ok == nullptr || id != c->hello_id) {
+        Lost(c, absl::InternalError("expected hello_ok"));
+        return false;
+      }
+      OnReady(c, *ok);
+      return true;
+    }
+    auto it = pending.find(id);
+    if (it == pending.end()) return true;  // answer to a request given up
+    if (KindOf(m) != it->second.reply_kind) {
+      Lost(c, absl::InternalError(absl::StrCat(
+                  "reply of kind ", std::string(MessageKindName(KindOf(m))),
+                  " to a request expecting ",
+                  std::string(MessageKindName(it->second.reply_kind)))));
+      return false;
+    }
+    Done done = std::move(it->second.done);
+    pending.erase(it);
+    done(std::move(m));
+    return true;
+  }
+
+  void OnReady(const std::shared_ptr<Conn>& c, const HelloOk& ok) {
+    c->ready = true;
+    connect_timer.cancel();
+    {
+      std::lock_guard<std::mutex> lock(info_mu);
+      info = ok;
+    }
+    if (ever_connected) reconnects.fetch_add(1, std::memory_order_relaxed);
+    ever_connected = true;
+    attempts_left = options.reconnect_attempts;
+    backoff = std::chrono::milliseconds(options.reconnect_backoff_ms);
+    if (first_connect) std::exchange(first_connect, nullptr)(absl::OkStatus());
+    // Everything unanswered goes again, oldest first, with the same bytes.
+    for (auto& [id, p] : pending) SendFrame(p);
+  }
+
+  bool OnError(const std::shared_ptr<Conn>& c, uint64_t id, const Error& e) {
+    if (!c->ready) {
+      absl::Status s;
+      switch (e.code) {
+        case ErrorCode::kAuthFailed:
+          s = absl::PermissionDeniedError(ErrorText(e));
+          break;
+        case ErrorCode::kUnsupportedVersion:
+          s = absl::FailedPreconditionError(ErrorText(e));
+          break;
+        default:
+          s = absl::UnavailableError(ErrorText(e));
+          break;
+      }
+      // Auth and version refusals will not change on retry.
+      const bool permanent = !absl::IsUnavailable(s);
+      if (permanent) attempts_left = 0;
+      Lost(c, s);
+      return false;
+    }
+    auto it = id == 0 ? pending.end() : pending.find(id);
+    if (it == pending.end()) {
+      // About the connection (shutting_down, idle_timeout): it closes
+      // next; what is unanswered is resent after reconnecting.
+      last_error = ErrorText(e);
+      return true;
+    }
+    Pending& p = it->second;
+    switch (e.code) {
+      case ErrorCode::kBusy:
+        if (p.busy_retries < options.busy_retries) {
+          ScheduleBusyRetry(id, p);
+          return true;
+        }
+        Finish(it, absl::ResourceExhaustedError(ErrorText(e)));
+        return true;
+      case ErrorCode::kShuttingDown:
+        last_error = ErrorText(e);
+        return true;  // resent after reconnecting
+      case ErrorCode::kInternal:
+        Finish(it, absl::InternalError(ErrorText(e)));
+        return true;
+      default:
+        // The server refused this frame; sending it again would not help.
+        Finish(it, absl::InvalidArgumentError(ErrorText(e)));
+        return true;
+    }
+  }
+
+  void ScheduleBusyRetry(uint64_t id, Pending& p) {
+    const auto delay = std::min<std::chrono::milliseconds>(
+        kBackoffMax,
+        std::chrono::milliseconds(uint64_t{options.busy_backoff_ms}
+                                  << std::min<uint32_t>(p.busy_retries, 10)));
+    ++p.busy_retries;
+    auto timer = std::make_shared<asio::steady_timer>(io, delay);
+    retry_timers.insert(timer);
+    timer->async_wait([this, timer, id,
+                       sends = p.sends](const boost::system::error_code& ec) {
+      retry_timers.erase(timer);
+      if (ec || closed) return;
+      auto it = pending.find(id);
+      // A reconnect in between has resent it already.
+      if (it == pending.end() || it->second.sends != sends) return;
+      if (conn && conn->ready) SendFrame(it->second);
+    });
+  }
+
+  void Finish(std::map<uint64_t, Pending>::iterator it, absl::Status s) {
+    Done done = std::move(it->second.done);
+    pending.erase(it);
+    done(std::move(s));
+  }
+
+  void Drop(const std::shared_ptr<Conn>& c) {
+    boost::system::error_code ignored;
+    c->socket.close(ignored);
+    if (conn == c) conn.reset();
+  }
+
+  void Lost(const std::shared_ptr<Conn>& c, absl::Status why) {
+    if (c != conn) return;
+    Drop(c);
+    connect_timer.cancel();
+    if (!last_error.empty() && absl::IsUnavailable(why)) {
+      why = absl::Status(why.code(),
+                         absl::StrCat(why.message(), " (", last_error, ")"));
+    }
+    last_error.clear();
+    if (first_connect) {
+      std::exchange(first_connect, nullptr)(Detached(why));
+      FailAll(why);
+      return;
+    }
+    if (closed || pending.empty()) return;  // reconnect when next needed
+    if (attempts_left == 0) {
+      FailAll(why);
+      return;
+    }
+    --attempts_left;
+    reconnect_pending = true;
+    reconnect_timer.expires_after(backoff);
+    backoff = std::min(backoff * 2, kBackoffMax);
+    reconnect_timer.async_wait([this](const boost::system::error_code& ec) {
+      reconnect_pending = false;
+      if (ec || closed || conn) return;
+      if (pending.empty()) return;
+      StartConnect();
+    });
+  }
+
+  void FailAll(const absl::Status& why) {
+    auto all = std::move(pending);
+    pending.clear();
+    for (auto& [id, p] : all) p.done(Detached(why));
+  }
+
+  ClientOptions options;
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  tcp::resolver resolver{io};
+  asio::steady_timer connect_timer{io};
+  asio::steady_timer reconnect_timer{io};
+  std::set<std::shared_ptr<asio::steady_timer>> retry_timers;
+  std::shared_ptr<Conn> conn;
+  std::map<uint64_t, Pending> pending;  // by request id: resend order
+  uint64_t next_id = 1;
+  bool closed = false;
+  bool ever_connected = false;
+  bool reconnect_pending = false;
+  uint32_t attempts_left = 0;
+  std::chrono::milliseconds backoff{20};
+  std::string last_error;  // the server's last connection-level ERROR
+  std::function<void(absl::Status)> first_connect;
+
+  mutable std::mutex info_mu;
+  HelloOk info;
+  std::atomic<uint64_t> reconnects{0};
+  std::thread thread;  // last: starts after every member is built
+};
+
+Client::Client(ClientOptions options)
+    : impl_(std::make_shared<Impl>(std::move(options))) {}
+
+Client::~Client() = default;
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
+  std::unique_ptr<Client> client(new Client(std::move(options)));
+  Impl* impl = client->impl_.get();
+  auto done = std::make_shared<std::promise<absl::Status>>();
+  auto result = done->get_future();
+  asio::post(impl->io, [impl, done] {
+    impl->first_connect = [done](absl::Status s) { done->set_value(s); };
+    impl->attempts_left = 0;
+    impl->backoff =
+        std::chrono::milliseconds(impl->options.reconnect_backoff_ms);
+    impl->StartConnect();
+  });
+  if (absl::Status s = result.get(); !s.ok()) return s;
+  return client;
+}
+
+void Client::Send(Message request, Done done) {
+  Impl* impl = impl_.get();
+  asio::post(impl->io,
+             [impl, request = std::move(request), done = std::move(done)] {
+               impl->Submit(std::move(request), std::move(done));
+             });
+}
+
+void Client::ApplyAsync(
+    std::vector<Op> ops,
+    std::function<void(absl::StatusOr<std::vector<OpResult>>)> done) {
+  Send(OpsRequest{std::move(ops)},
+       [done = std::move(done)](absl::StatusOr<Message> m) {
+         if (!m.ok()) {
+           done(std::move(m).status());
+         } else {
+           done(std::move(std::get<OpsReply>(*m).results));
+         }
+       });
+}
+
+absl::StatusOr<Message> Client::Call(Message request) {
+  auto p = std::make_shared<std::promise<absl::StatusOr<Message>>>();
+  auto f = p->get_future();
+  Send(std::move(request),
+       [p](absl::StatusOr<Message> m) { p->set_value(std::move(m)); });
+  if (f.wait_for(std::chrono::milliseconds(impl_->options.call_timeout_ms)) !=
+      std::future_status::ready) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("no reply within ", impl_->options.call_timeout_ms,
+                     " ms; the request may still apply (retry with the same "
+                     "op ids)"));
+  }
+  return f.get();
+}
+
+namespace {
+template <typename T>
+absl::StatusOr<T> Take(absl::StatusOr<Message> m) {
+  if (!m.ok()) return m.status();
+  return std::move(std::get<T>(*m));
+}
+}  // namespace
+
+absl::StatusOr<std::vector<OpResult>> Client::Apply(std::vector<Op> ops) {
+  auto r = Take<OpsReply>(Call(OpsRequest{std::move(ops)}));
+  if (!r.ok()) return r.status();
+  return std::move(r->results);
+}
+
+absl::StatusOr<LookupReply> Client::Lookup(std::vector<uint64_t> account_ids) {
+  return Take<LookupReply>(Call(LookupRequest{std::move(account_ids)}));
+}
+
+absl::StatusOr<HistoryReply> Client::History(uint64_t account_id,
+                                             uint32_t before, uint32_t limit) {
+  return Take<HistoryReply>(Call(HistoryRequest{account_id, before, limit}));
+}
+
+absl::StatusOr<StatsReply> Client::Stats() {
+  return Take<StatsReply>(Call(StatsRequest{}));
+}
+
+absl::StatusOr<DigestReply> Client::Digest() {
+  return Take<DigestReply>(Call(DigestRequest{}));
+}
+
+absl::Status Client::Ping() { return Take<Pong>(Call(net::Ping{})).status(); }
+
+HelloOk Client::server_info() const {
+  std::lock_guard<std::mutex> lock(impl_->info_mu);
+  return impl_->info;
+}
+
+uint64_t Client::reconnects() const {
+  return impl_->reconnects.load(std::memory_order_relaxed);
+}
+
+}  // namespace coffer::net

@@ -1,0 +1,98 @@
+// A C++ client of cofferd: synchronous calls, and a pipelined asynchronous
+// API (many requests in flight on one connection, replies matched by
+// request id).
+//
+//   auto client = coffer::net::Client::Connect({.port = 7300}).value();
+//   absl::StatusOr<std::vector<coffer::OpResult>> r = client->Apply({debit});
+//
+// Exactly-once across failures: each request's encoded frame is kept until
+// its reply arrives. If the connection drops, the client reconnects and
+// sends the same frames again, so ops carry the same op ids and the engine
+// answers a retry of an op that had applied with its original result (the
+// duplicate flag set) instead of applying it twice. A request is also
+// resent after ERROR busy (the server's engine stayed full).
+//
+// Threading: one internal thread runs the connection. Every method may be
+// called from any thread; async callbacks run on the internal thread and
+// must not block (in particular, must not call the synchronous methods).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/types.h"
+#include "net/codec.h"
+
+namespace coffer::net {
+
+struct ClientOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 7300;
+  std::string auth_token;
+  // Connecting plus HELLO, per attempt.
+  uint32_t connect_timeout_ms = 5'000;
+  // After a lost connection, attempts to reconnect (waiting
+  // reconnect_backoff_ms, doubling up to 1 s, between them) before every
+  // request in flight fails with kUnavailable. The first connect (Connect)
+  // is tried once.
+  uint32_t reconnect_attempts = 5;
+  uint32_t reconnect_backoff_ms = 20;
+  // ERROR busy: resend after busy_backoff_ms (doubling up to 1 s), at most
+  // busy_retries times; then the request fails with kResourceExhausted.
+  uint32_t busy_retries = 20;
+  uint32_t busy_backoff_ms = 5;
+  // Synchronous calls stop waiting after this; the request may still be
+  // applied (retry it with the same op ids to learn its outcome).
+  uint32_t call_timeout_ms = 30'000;
+};
+
+class Client {
+ public:
+  // Connects and completes HELLO. Errors: kUnavailable (cannot connect),
+  // kPermissionDenied (auth_failed), kFailedPrecondition (no common
+  // version), kDeadlineExceeded.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(ClientOptions options);
+  ~Client();  // requests still in flight fail with kCancelled
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Pipelined: sends `request` (a request kind of Message) and calls `done`
+  // with its reply (the Message of the matching reply kind) or an error:
+  // kInvalidArgument (the server refused the frame), kResourceExhausted
+  // (busy after every retry), kUnavailable (connection lost and not
+  // regained), kInternal, kCancelled.
+  using Done = std::function<void(absl::StatusOr<Message>)>;
+  void Send(Message request, Done done);
+
+  void ApplyAsync(
+      std::vector<Op> ops,
+      std::function<void(absl::StatusOr<std::vector<OpResult>>)> done);
+
+  // Synchronous calls (Send and wait up to call_timeout_ms).
+  absl::StatusOr<std::vector<OpResult>> Apply(std::vector<Op> ops);
+  absl::StatusOr<LookupReply> Lookup(std::vector<uint64_t> account_ids);
+  absl::StatusOr<HistoryReply> History(uint64_t account_id, uint32_t before,
+                                       uint32_t limit);
+  absl::StatusOr<StatsReply> Stats();
+  absl::StatusOr<DigestReply> Digest();
+  absl::Status Ping();
+  absl::StatusOr<Message> Call(Message request);
+
+  // The limits the server announced in its last HELLO_OK.
+  HelloOk server_info() const;
+  // Connections re-established after a loss.
+  uint64_t reconnects() const;
+
+ private:
+  struct Impl;
+  explicit Client(ClientOptions options);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace coffer::net

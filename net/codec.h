@@ -1,0 +1,191 @@
+// Encoding and decoding of every Coffer message (net/PROTOCOL.md). The
+// server uses the span-based encoders directly on engine Requests; the
+// client and tests use the Message variant.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/types.h"
+#include "net/protocol.h"
+
+namespace coffer::net {
+
+struct Hello {
+  uint16_t min_version = kVersionMin;
+  uint16_t max_version = kVersionMax;
+  std::string auth_token;  // at most kAuthTokenBytesMax bytes
+  bool operator==(const Hello&) const = default;
+};
+
+// The server's answer to HELLO: the chosen version and the limits this
+// connection must respect.
+struct HelloOk {
+  uint16_t version = kVersionMax;
+  uint32_t shard_count = 0;
+  uint32_t max_body_bytes = 0;
+  uint32_t max_ops_per_request = 0;  // also the most ids in one LOOKUP
+  uint32_t max_requests_in_flight = 0;
+  uint32_t max_history_limit = 0;
+  bool operator==(const HelloOk&) const = default;
+};
+
+struct OpsRequest {
+  std::vector<Op> ops;
+};
+struct OpsReply {
+  std::vector<OpResult> results;
+};
+struct LookupRequest {
+  std::vector<uint64_t> account_ids;
+  bool operator==(const LookupRequest&) const = default;
+};
+struct LookupReply {
+  uint64_t seq = 0;
+  std::vector<AccountInfo> accounts;
+};
+struct HistoryRequest {
+  uint64_t account_id = 0;
+  uint32_t before = 0;  // entry numbers below this one; 0: from the newest
+  uint32_t limit = 100;
+  bool operator==(const HistoryRequest&) const = default;
+};
+struct HistoryReply {
+  uint64_t seq = 0;
+  uint32_t next_before = 0;  // cursor for the next page; 0: no more
+  bool found = false;
+  std::vector<HistoryEntry> entries;
+};
+struct StatsRequest {
+  bool operator==(const StatsRequest&) const = default;
+};
+// Engine counters (EngineStats); the log fields are 0 without a log.
+struct EngineCounters {
+  uint64_t requests = 0;
+  uint64_t ops_sequenced = 0;
+  uint64_t duplicates = 0;
+  uint64_t refused_before_ordering = 0;
+  uint64_t last_seq = 0;
+  uint64_t durable_seq = 0;
+  uint64_t log_syncs = 0;
+  uint64_t log_records = 0;
+  uint64_t snapshots = 0;
+  uint64_t snapshot_failures = 0;
+  uint64_t snapshot_seq = 0;
+  uint64_t snapshot_pause_us = 0;
+  bool operator==(const EngineCounters&) const = default;
+};
+// Server counters since start.
+struct ServerCounters {
+  uint64_t connections_open = 0;
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;
+  uint64_t frames_received = 0;
+  uint64_t replies_sent = 0;
+  uint64_t protocol_errors = 0;
+  uint64_t submit_retries = 0;  // TrySubmit answered kQueueFull
+  uint64_t busy_replies = 0;    // requests answered with ERROR busy
+  bool operator==(const ServerCounters&) const = default;
+};
+struct ShardCounters {
+  uint64_t txns_applied = 0;
+  uint64_t multi_shard_txns = 0;
+  uint64_t deferred_txns = 0;
+  uint64_t accounts = 0;
+  bool operator==(const ShardCounters&) const = default;
+};
+struct StatsReply {
+  EngineCounters engine;
+  ServerCounters server;
+  std::vector<ShardCounters> shards;
+  bool operator==(const StatsReply&) const = default;
+};
+struct DigestRequest {
+  bool operator==(const DigestRequest&) const = default;
+};
+struct CurrencyTotal {
+  uint32_t currency = 0;
+  uint64_t accounts = 0;
+  __int128 balance = 0;
+  __int128 held = 0;
+  bool operator==(const CurrencyTotal&) const = default;
+};
+struct DigestReply {
+  uint64_t seq = 0;
+  StateDigest digest;
+  std::vector<CurrencyTotal> totals;  // sorted by currency
+  bool operator==(const DigestReply&) const = default;
+};
+struct Ping {
+  bool operator==(const Ping&) const = default;
+};
+struct Pong {
+  bool operator==(const Pong&) const = default;
+};
+struct Error {
+  ErrorCode code = ErrorCode::kInternal;
+  uint16_t flags = 0;  // kErrorFlagClosing
+  std::string message;
+  bool operator==(const Error&) const = default;
+};
+
+using Message =
+    std::variant<Hello, HelloOk, OpsRequest, OpsReply, LookupRequest,
+                 LookupReply, HistoryRequest, HistoryReply, StatsRequest,
+                 StatsReply, DigestRequest, DigestReply, Ping, Pong, Error>;
+
+MessageKind KindOf(const Message& m);
+
+// Appends one complete frame (header and body) to `out`.
+void EncodeFrame(uint64_t request_id, const Message& m,
+                 std::vector<uint8_t>& out, uint16_t version = kVersionMax);
+
+// Encoders the server uses on engine data without copying it into a
+// Message first. Each appends one complete frame.
+void EncodeOpsReply(uint64_t request_id, std::span<const OpResult> results,
+                    std::vector<uint8_t>& out, uint16_t version = kVersionMax);
+void EncodeLookupReply(uint64_t request_id, uint64_t seq,
+                       std::span<const AccountInfo> accounts,
+                       std::vector<uint8_t>& out,
+                       uint16_t version = kVersionMax);
+void EncodeHistoryReply(uint64_t request_id, uint64_t seq, uint32_t next_before,
+                        bool found, std::span<const HistoryEntry> entries,
+                        std::vector<uint8_t>& out,
+                        uint16_t version = kVersionMax);
+void EncodeDigestReply(uint64_t request_id, uint64_t seq,
+                       const StateDigest& digest,
+                       std::span<const CurrencyTotal> totals,
+                       std::vector<uint8_t>& out,
+                       uint16_t version = kVersionMax);
+void EncodeError(uint64_t request_id, ErrorCode code, uint16_t flags,
+                 std::string_view message, std::vector<uint8_t>& out,
+                 uint16_t version = kVersionMax);
+
+// Why a frame was refused.
+struct Problem {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+};
+
+// Checks that the header's count and body_bytes fit the layout of its
+// kind (for HELLO and ERROR, whose bodies carry their own length, only the
+// fixed part). False with `problem` set when they do not.
+bool CheckLayout(const FrameHeader& h, Problem* problem);
+
+// Decodes a body whose header passed CheckLayout (and whose checksum the
+// caller verified). Checks the field ranges the protocol itself defines
+// (reserved fields zero, lengths, versions); limits a server announces are
+// the server's to check.
+bool DecodeBody(const FrameHeader& h, std::span<const uint8_t> body,
+                Message* out, Problem* problem);
+
+// Record-level decoders (the server decodes OPS and LOOKUP bodies straight
+// into an engine Request). `body` holds exactly `count` records.
+void DecodeOps(std::span<const uint8_t> body, std::vector<Op>* out);
+void DecodeAccountIds(std::span<const uint8_t> body,
+                      std::vector<uint64_t>* out);
+
+}  // namespace coffer::net

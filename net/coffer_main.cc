@@ -1,0 +1,55 @@
+// coffer: command-line client of cofferd. Flags here, commands in
+// net/cli.cc.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "net/cli.h"
+#include "net/program_flags.h"
+
+ABSL_FLAG(std::string, server, "127.0.0.1:7300", "cofferd address host:port");
+ABSL_FLAG(std::string, auth_token, "", "the server's auth token, if any");
+ABSL_FLAG(bool, json, false, "print one JSON object instead of text");
+ABSL_FLAG(uint64_t, op_id, 0,
+          "op id of the operation (0: random, printed); reuse it to retry "
+          "safely: a retry gets the original answer, marked duplicate");
+ABSL_FLAG(uint32_t, currency, 0,
+          "currency guard: refuse the op (currency_mismatch) if the account "
+          "has another currency (0: no guard)");
+ABSL_FLAG(uint32_t, reason, 0, "your reason code, stored in history");
+ABSL_FLAG(uint64_t, user_data, 0, "your reference, stored in history");
+ABSL_FLAG(uint64_t, overdraft, 0,
+          "create-account: overdraft limit (balance may reach -LIMIT)");
+ABSL_FLAG(uint64_t, cap, 0, "create-account: highest balance allowed");
+ABSL_FLAG(uint64_t, hold_timeout_ms, 0, "hold: expiry (0: never)");
+ABSL_FLAG(uint32_t, before, 0,
+          "history: entries numbered below this (0: from the newest)");
+ABSL_FLAG(uint32_t, limit, 20, "history: page size");
+ABSL_FLAG(uint32_t, timeout_ms, 10000, "connect and reply timeout");
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args = coffer::net::ParseProgramFlags(
+      argc, argv,
+      absl::StrCat("coffer: command-line client of cofferd.\n"
+                   "Usage: coffer [--server=HOST:PORT] [--json] COMMAND "
+                   "ARGS...\n\n",
+                   coffer::net::CliUsage()));
+
+  coffer::net::CliOptions o;
+  o.server = absl::GetFlag(FLAGS_server);
+  o.auth_token = absl::GetFlag(FLAGS_auth_token);
+  o.json = absl::GetFlag(FLAGS_json);
+  o.op_id = absl::GetFlag(FLAGS_op_id);
+  o.currency = absl::GetFlag(FLAGS_currency);
+  o.reason = absl::GetFlag(FLAGS_reason);
+  o.user_data = absl::GetFlag(FLAGS_user_data);
+  o.overdraft = absl::GetFlag(FLAGS_overdraft);
+  o.cap = absl::GetFlag(FLAGS_cap);
+  o.hold_timeout_ms = absl::GetFlag(FLAGS_hold_timeout_ms);
+  o.before = absl::GetFlag(FLAGS_before);
+  o.limit = absl::GetFlag(FLAGS_limit);
+  o.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
+  return coffer::net::RunCli(args, o, std::cout, std::cerr);
+}

@@ -1,0 +1,242 @@
+// cofferd: the Coffer ledger server. Parses flags (and an optional config
+// file), starts the engine and the network server, and stops both
+// gracefully on SIGINT or SIGTERM. The server itself is net/server.h.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/signal_set.hpp"
+#include "engine/engine.h"
+#include "net/config_file.h"
+#include "net/program_flags.h"
+#include "net/server.h"
+
+ABSL_FLAG(std::string, config, "",
+          "optional file of `name = value` lines using these flag names; "
+          "flags on the command line override it");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7300",
+          "address:port to serve on ([v6addr]:port for IPv6; port 0 picks "
+          "one). A non-loopback address requires --auth_token");
+ABSL_FLAG(std::string, auth_token, "",
+          "shared secret clients must present in HELLO (compared in constant "
+          "time); required unless listening on loopback");
+ABSL_FLAG(std::string, data_dir, "./coffer-data",
+          "directory of the write-ahead log and snapshots, created if "
+          "missing; a reply is sent only once its request is durable there. "
+          "Empty: in memory only (nothing survives a restart)");
+ABSL_FLAG(uint64_t, wal_segment_bytes, 64ull << 20,
+          "preallocated size of each log segment");
+ABSL_FLAG(uint64_t, snapshot_every_log_bytes, 256ull << 20,
+          "take a snapshot after this many bytes of log (0: never "
+          "automatically)");
+ABSL_FLAG(bool, wal_repair, false,
+          "at start-up, cut the log at a damaged record instead of refusing "
+          "to start (what follows it is lost, and reported)");
+ABSL_FLAG(uint32_t, shards, 0, "engine shard threads (0: one per core)");
+ABSL_FLAG(uint32_t, io_threads, 0,
+          "network threads (0: one per 4 hardware threads, at least 1)");
+ABSL_FLAG(uint32_t, max_connections, 1024,
+          "connections open at once; more are sent ERROR "
+          "too_many_connections and closed");
+ABSL_FLAG(uint32_t, max_requests_in_flight, 128,
+          "per connection: requests being processed; at the bound the "
+          "server stops reading that connection");
+ABSL_FLAG(uint64_t, max_bytes_in_flight, 4u << 20,
+          "per connection: request plus largest-reply bytes being "
+          "processed; at the bound the server stops reading");
+ABSL_FLAG(uint64_t, max_write_queue_bytes, 4u << 20,
+          "per connection: reply bytes queued for a slow reader; at the "
+          "bound the server stops reading");
+ABSL_FLAG(uint32_t, max_body_bytes, 1u << 20,
+          "largest frame body accepted (ERROR frame_too_large above)");
+ABSL_FLAG(uint32_t, max_ops_per_request, 8192,
+          "most operations in one request (and ids in one lookup)");
+ABSL_FLAG(uint32_t, max_history_limit, 1000, "largest history page");
+ABSL_FLAG(uint32_t, idle_timeout_ms, 60000,
+          "close connections silent this long with nothing in flight, and "
+          "those whose replies make no progress this long");
+ABSL_FLAG(uint32_t, submit_retry_ms, 2000,
+          "how long a request waits for room in the engine's queue before "
+          "it is answered ERROR busy (not applied)");
+ABSL_FLAG(uint32_t, shutdown_grace_ms, 10000,
+          "on SIGINT/SIGTERM, how long to wait for clients to read their "
+          "last replies");
+ABSL_FLAG(uint32_t, submit_queue_capacity, 4096,
+          "engine: requests queued for the sequencer (at most 65535)");
+ABSL_FLAG(uint32_t, requests_in_flight_max, 16384,
+          "engine: requests ordered but not yet answered");
+ABSL_FLAG(uint64_t, op_ids_remembered_max, 1u << 22,
+          "engine: recent op ids remembered for exactly-once answers");
+ABSL_FLAG(uint64_t, history_entries_per_shard_max, 1u << 20,
+          "engine: history entries kept in memory per shard");
+
+namespace {
+
+// The flag names a config file may set.
+const std::vector<std::string> kConfigurable = {
+    "listen",
+    "auth_token",
+    "data_dir",
+    "wal_segment_bytes",
+    "snapshot_every_log_bytes",
+    "wal_repair",
+    "shards",
+    "io_threads",
+    "max_connections",
+    "max_requests_in_flight",
+    "max_bytes_in_flight",
+    "max_write_queue_bytes",
+    "max_body_bytes",
+    "max_ops_per_request",
+    "max_history_limit",
+    "idle_timeout_ms",
+    "submit_retry_ms",
+    "shutdown_grace_ms",
+    "submit_queue_capacity",
+    "requests_in_flight_max",
+    "op_ids_remembered_max",
+    "history_entries_per_shard_max",
+};
+
+[[noreturn]] void Die(int code, const std::string& message) {
+  std::fprintf(stderr, "cofferd: %s\n", message.c_str());
+  std::exit(code);
+}
+
+// "host:port" or "[v6]:port".
+bool SplitListen(const std::string& s, std::string* host, uint16_t* port) {
+  std::string port_text;
+  if (!s.empty() && s[0] == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() ||
+        s[close + 1] != ':') {
+      return false;
+    }
+    *host = s.substr(1, close - 1);
+    port_text = s.substr(close + 2);
+  } else {
+    const size_t colon = s.rfind(':');
+    if (colon == std::string::npos) return false;
+    *host = s.substr(0, colon);
+    port_text = s.substr(colon + 1);
+  }
+  uint32_t p = 0;
+  if (host->empty() || !absl::SimpleAtoi(port_text, &p) || p > 65535) {
+    return false;
+  }
+  *port = static_cast<uint16_t>(p);
+  return true;
+}
+
+// "data dir D: recovered to seq N (...)", or the in-memory warning.
+std::string RecoverySummary(const coffer::Engine& engine) {
+  const std::string& dir = engine.config().data_dir;
+  if (dir.empty()) {
+    return "no data dir: state in memory only, nothing survives a restart";
+  }
+  const coffer::RecoveryReport& r = engine.recovery();
+  std::string line = absl::StrFormat(
+      "data dir %s: recovered to seq %d (%d log records, %d ops replayed", dir,
+      r.last_seq, r.log_records, r.log_ops);
+  if (r.from_snapshot) {
+    absl::StrAppend(&line, " after snapshot seq ", r.snapshot_seq);
+  }
+  absl::StrAppend(&line, absl::StrFormat(") in %.2f s", r.seconds));
+  for (const std::string& note : r.notes) absl::StrAppend(&line, "; ", note);
+  return line;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string usage =
+      "cofferd: the Coffer ledger server (binary protocol: "
+      "net/PROTOCOL.md).\n"
+      "Usage: cofferd [--listen=127.0.0.1:7300] [--data_dir=DIR] "
+      "[--config=FILE] [flags]\n"
+      "Stops gracefully on SIGINT/SIGTERM: stops accepting, answers every "
+      "request in flight, exits 0.\n"
+      "Exit 2: bad settings; 1: could not start (port in use, damaged "
+      "data directory).";
+  // The config file first, so that command-line flags override it.
+  if (const std::string path =
+          coffer::net::FindFlagInArgv(argc, argv, "config");
+      !path.empty()) {
+    if (absl::Status s = coffer::net::ApplyConfigFile(path, kConfigurable);
+        !s.ok()) {
+      Die(2, std::string(s.message()));
+    }
+  }
+  if (!coffer::net::ParseProgramFlags(argc, argv, usage).empty()) {
+    Die(2, "unexpected argument (cofferd takes only flags; see --help)");
+  }
+
+  coffer::net::ServerConfig sc;
+  if (!SplitListen(absl::GetFlag(FLAGS_listen), &sc.listen_address, &sc.port)) {
+    Die(2, "--listen: expected address:port, got '" +
+               absl::GetFlag(FLAGS_listen) + "'");
+  }
+  sc.auth_token = absl::GetFlag(FLAGS_auth_token);
+  sc.io_threads = absl::GetFlag(FLAGS_io_threads);
+  sc.max_connections = absl::GetFlag(FLAGS_max_connections);
+  sc.max_requests_in_flight = absl::GetFlag(FLAGS_max_requests_in_flight);
+  sc.max_bytes_in_flight = absl::GetFlag(FLAGS_max_bytes_in_flight);
+  sc.max_write_queue_bytes = absl::GetFlag(FLAGS_max_write_queue_bytes);
+  sc.max_body_bytes = absl::GetFlag(FLAGS_max_body_bytes);
+  sc.max_ops_per_request = absl::GetFlag(FLAGS_max_ops_per_request);
+  sc.max_history_limit = absl::GetFlag(FLAGS_max_history_limit);
+  sc.idle_timeout_ms = absl::GetFlag(FLAGS_idle_timeout_ms);
+  sc.submit_retry_ms = absl::GetFlag(FLAGS_submit_retry_ms);
+  sc.shutdown_grace_ms = absl::GetFlag(FLAGS_shutdown_grace_ms);
+  // Refuse bad network settings before the engine recovers a large log.
+  if (absl::Status s = sc.Validate(); !s.ok()) Die(2, std::string(s.message()));
+
+  coffer::EngineConfig ec;
+  ec.shard_count = absl::GetFlag(FLAGS_shards);
+  ec.submit_queue_capacity = absl::GetFlag(FLAGS_submit_queue_capacity);
+  ec.requests_in_flight_max = absl::GetFlag(FLAGS_requests_in_flight_max);
+  ec.op_ids_remembered_max = absl::GetFlag(FLAGS_op_ids_remembered_max);
+  ec.history_entries_per_shard_max =
+      absl::GetFlag(FLAGS_history_entries_per_shard_max);
+  ec.data_dir = absl::GetFlag(FLAGS_data_dir);
+  ec.wal_segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
+  ec.snapshot_every_log_bytes = absl::GetFlag(FLAGS_snapshot_every_log_bytes);
+  ec.wal_repair = absl::GetFlag(FLAGS_wal_repair);
+  if (absl::Status s = ec.Validate(); !s.ok()) Die(2, std::string(s.message()));
+
+  auto engine = coffer::Engine::Create(ec);
+  if (!engine.ok()) Die(1, std::string(engine.status().message()));
+  auto server = coffer::net::Server::Start(engine->get(), sc);
+  if (!server.ok()) Die(1, std::string(server.status().message()));
+
+  std::printf("cofferd listening on %s: %u shards, %u io threads, %s\n",
+              (*server)->endpoint().c_str(), (*engine)->shard_count(),
+              sc.ResolvedIoThreads(), RecoverySummary(**engine).c_str());
+  std::fflush(stdout);
+
+  {
+    boost::asio::io_context signals_io(1);
+    boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+    int caught = 0;
+    signals.async_wait(
+        [&](const boost::system::error_code&, int signal) { caught = signal; });
+    signals_io.run();
+    std::printf("cofferd: signal %d: draining connections\n", caught);
+    std::fflush(stdout);
+  }  // a second signal now takes the default action (immediate exit)
+  (*server)->Shutdown();
+  const coffer::net::ServerCounters c = (*server)->counters();
+  server->reset();
+  engine->reset();  // answers anything still in flight, stops the threads
+  std::printf("cofferd: stopped (%llu replies sent, %llu connections)\n",
+              static_cast<unsigned long long>(c.replies_sent),
+              static_cast<unsigned long long>(c.connections_accepted));
+  return 0;
+}

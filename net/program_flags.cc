@@ -1,0 +1,94 @@
+#include "net/program_flags.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+
+namespace coffer::net {
+namespace {
+
+[[noreturn]] void UsageError(const char* program, const std::string& what) {
+  std::fprintf(stderr, "%s: %s (see --help)\n", program, what.c_str());
+  std::exit(2);
+}
+
+void PrintHelp(const std::string& usage) {
+  std::printf("%s\n\nFlags:\n", usage.c_str());
+  std::vector<absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StrContains(flag->Filename(), "net/")) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](auto* a, auto* b) { return a->Name() < b->Name(); });
+  for (const absl::CommandLineFlag* f : flags) {
+    std::printf("  --%s (default: %s)\n      %s\n",
+                std::string(f->Name()).c_str(),
+                f->DefaultValue().empty() ? "\"\"" : f->DefaultValue().c_str(),
+                f->Help().c_str());
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> ParseProgramFlags(int argc, char** argv,
+                                           const std::string& usage) {
+  const char* program = argc > 0 ? argv[0] : "coffer";
+  if (const char* slash = std::strrchr(program, '/')) program = slash + 1;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") {
+      for (++i; i < argc; ++i) positional.emplace_back(argv[i]);
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      positional.emplace_back(arg);
+      continue;
+    }
+    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
+    const size_t eq = arg.find('=');
+    const std::string name(arg.substr(0, eq));
+    const bool has_value = eq != std::string_view::npos;
+    std::string value(has_value ? arg.substr(eq + 1) : std::string_view());
+    if (name == "help" || name == "h" || name == "helpfull" ||
+        name == "helpshort") {
+      PrintHelp(usage);
+      std::exit(0);
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && !has_value && name.size() > 2 &&
+        name.compare(0, 2, "no") == 0) {
+      absl::CommandLineFlag* negated =
+          absl::FindCommandLineFlag(name.substr(2));
+      if (negated != nullptr && negated->IsOfType<bool>()) {
+        flag = negated;
+        value = "false";
+      }
+    }
+    if (flag == nullptr || flag->IsRetired()) {
+      UsageError(program, "unknown flag --" + name);
+    }
+    if (!has_value && value.empty()) {
+      if (flag->IsOfType<bool>()) {
+        value = "true";
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        UsageError(program, "--" + name + " needs a value");
+      }
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      UsageError(program, "--" + name + ": " + error);
+    }
+  }
+  return positional;
+}
+
+}  // namespace coffer::net

@@ -1,0 +1,19 @@
+// Command-line parsing shared by the programs in net/ (cofferd, coffer,
+// coffer-net-bench), on top of Abseil flags. Unlike absl::ParseCommandLine
+// it exits 0 after --help and 2 on an unknown flag or a bad value: `coffer`
+// keeps exit status 1 for "the ledger refused".
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace coffer::net {
+
+// Sets every --flag in argv (`--name=value`, `--name value`, `--bool`,
+// `--nobool`; one or two dashes; "--" ends flags) and returns the other
+// arguments, program name excluded. --help (-h, --helpfull) prints `usage`
+// and the flags defined in net/ with their defaults, then exits 0.
+std::vector<std::string> ParseProgramFlags(int argc, char** argv,
+                                           const std::string& usage);
+
+}  // namespace coffer::net

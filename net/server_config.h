@@ -1,0 +1,71 @@
+// Settings of the network server. Every bound here keeps one resource
+// finite; net/DESIGN.md says what happens when each is reached.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace coffer::net {
+
+struct ServerConfig {
+  // Address to listen on. Anything but a loopback address requires
+  // auth_token (a ledger must not be open to the network by accident).
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 7300;  // 0: an ephemeral port (tests); see Server::port()
+
+  // Shared secret every client presents in HELLO; empty: none required.
+  std::string auth_token;
+
+  // Network threads, each running its own io_context; 0: one per four
+  // hardware threads (at least one). The engine has its own threads.
+  uint32_t io_threads = 0;
+
+  // Connections open at once; one more is sent ERROR too_many_connections
+  // and closed.
+  uint32_t max_connections = 1024;
+
+  // Largest frame body accepted (and announced in HELLO_OK).
+  uint32_t max_body_bytes = 1u << 20;
+  // Most operations in one OPS frame (or ids in one LOOKUP); also capped by
+  // the engine's request_ops_max.
+  uint32_t max_ops_per_request = 8192;
+  // Largest history page.
+  uint32_t max_history_limit = 1000;
+
+  // Per connection: requests decoded but not yet answered. At the bound the
+  // server stops reading from the socket until one completes.
+  uint32_t max_requests_in_flight = 128;
+  // Per connection: bytes those requests may pin, counting each request's
+  // body and the largest reply it can produce. At the bound the server
+  // stops reading (a single request is always admitted when none is in
+  // flight).
+  uint64_t max_bytes_in_flight = 4u << 20;
+  // Per connection: reply bytes queued for a peer that reads slowly. At
+  // the bound the server stops reading requests until the peer catches up.
+  uint64_t max_write_queue_bytes = 4u << 20;
+
+  // A connection with nothing in flight that sends and receives nothing for
+  // this long (including one that never completes HELLO), or whose replies
+  // make no write progress for this long, is closed.
+  uint32_t idle_timeout_ms = 60'000;
+
+  // While the engine's submit queue is full, a request is retried from the
+  // io thread (short timers, never blocking) for at most this long; then it
+  // is answered with ERROR busy (not applied) and the client may retry.
+  uint32_t submit_retry_ms = 2'000;
+
+  // Graceful shutdown: how long to wait for peers to read their last
+  // replies before closing their connections anyway.
+  uint32_t shutdown_grace_ms = 10'000;
+
+  // Checks the settings; an error names the offending field.
+  absl::Status Validate() const;
+  uint32_t ResolvedIoThreads() const;
+};
+
+// True for 127.0.0.0/8, ::1, "localhost" and v4-mapped loopback.
+bool IsLoopbackAddress(const std::string& address);
+
+}  // namespace coffer::net

@@ -1,0 +1,320 @@
+// net/PROTOCOL.md is checked against the code: its code tables against the
+// enums, and each worked hex example byte for byte against what the codec
+// writes for the same message (and decodes back to it). On a mismatch the test
+// prints the block the document should contain (with its field annotations),
+// which is also how the blocks were written in the first place.
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "net/codec.h"
+
+namespace coffer::net {
+namespace {
+
+struct Field {
+  size_t bytes;
+  std::string name;
+};
+
+struct Example {
+  std::string name;
+  uint64_t request_id;
+  Message message;
+  std::vector<Field> body;  // annotation of the body, in order
+};
+
+std::vector<Field> OpFields(const std::string& prefix, const Op& op) {
+  return {
+      {8, prefix + "op_id " + std::to_string(op.op_id)},
+      {8, prefix + "account_id " + std::to_string(op.account_id)},
+      {8, prefix + "other_account_id " + std::to_string(op.other_account_id)},
+      {8, prefix + "amount " + std::to_string(op.amount)},
+      {8, prefix + "aux " + std::to_string(op.aux)},
+      {8, prefix + "user_data " + std::to_string(op.user_data)},
+      {4, prefix + "reason " + std::to_string(op.reason)},
+      {4, prefix + "currency " + std::to_string(op.currency)},
+      {4, prefix + "account_flags " + std::to_string(op.account_flags)},
+      {1, prefix + "kind " + std::to_string(static_cast<int>(op.kind)) + " (" +
+              std::string(OpKindName(op.kind)) + ")"},
+      {1, prefix + "reserved"},
+      {2, prefix + "flags " + std::to_string(op.flags) +
+              (op.flags & kOpFlagLinked ? " (linked)" : "")}};
+}
+
+std::vector<Field> ResultFields(const std::string& prefix, const OpResult& r) {
+  return {{2, prefix + "code " + std::to_string(static_cast<int>(r.code)) +
+                  " (" + std::string(ResultCodeName(r.code)) + ")"},
+          {2, prefix + "flags " + std::to_string(r.flags)},
+          {4, prefix + "reserved"},
+          {8, prefix + "balance_after " + std::to_string(r.balance_after)},
+          {8, prefix + "seq " + std::to_string(r.seq)}};
+}
+
+std::vector<Example> Examples() {
+  std::vector<Example> all;
+  all.push_back({"hello",
+                 1,
+                 Hello{1, 1, "s3cret"},
+                 {{2, "min_version 1"},
+                  {2, "max_version 1"},
+                  {2, "token_bytes 6"},
+                  {2, "reserved"},
+                  {6, "auth token \"s3cret\""}}});
+  all.push_back({"hello_ok",
+                 1,
+                 HelloOk{1, 4, 1u << 20, 8192, 128, 1000},
+                 {{2, "version 1"},
+                  {2, "reserved"},
+                  {4, "shard_count 4"},
+                  {4, "max_body_bytes 1048576"},
+                  {4, "max_ops_per_request 8192"},
+                  {4, "max_requests_in_flight 128"},
+                  {4, "max_history_limit 1000"}}});
+  // A purchase as one linked chain: pay 120 gems to the shop, then credit
+  // the item token. Both apply or neither does.
+  Op pay;
+  pay.op_id = 0x5001;
+  pay.kind = OpKind::kTransfer;
+  pay.account_id = 2001;
+  pay.other_account_id = 2002;
+  pay.amount = 120;
+  pay.reason = 7;
+  pay.user_data = 0xABCD;
+  pay.flags = kOpFlagLinked;
+  Op item;
+  item.op_id = 0x5002;
+  item.kind = OpKind::kCredit;
+  item.account_id = 2003;
+  item.amount = 1;
+  item.reason = 7;
+  std::vector<Field> ops_body = OpFields("op[0] ", pay);
+  const std::vector<Field> second = OpFields("op[1] ", item);
+  ops_body.insert(ops_body.end(), second.begin(), second.end());
+  all.push_back({"ops", 2, OpsRequest{{pay, item}}, ops_body});
+  const OpResult paid{ResultCode::kOk, 0, 0, 380, 41};
+  const OpResult credited{ResultCode::kOk, 0, 0, 1, 42};
+  std::vector<Field> reply_body = ResultFields("result[0] ", paid);
+  const std::vector<Field> r1 = ResultFields("result[1] ", credited);
+  reply_body.insert(reply_body.end(), r1.begin(), r1.end());
+  all.push_back({"ops_reply", 2, OpsReply{{paid, credited}}, reply_body});
+  const OpResult refused{ResultCode::kInsufficientFunds, kResultFlagDuplicate,
+                         0, 30, 17};
+  all.push_back({"ops_reply_refused", 3, OpsReply{{refused}},
+                 ResultFields("result[0] ", refused)});
+  all.push_back({"lookup", 4, LookupRequest{{2001}}, {{8, "account_id 2001"}}});
+  AccountInfo a;
+  a.id = 2001;
+  a.balance = 380;
+  a.held = 50;
+  a.currency = 2;
+  a.history_count = 3;
+  all.push_back({"lookup_reply",
+                 4,
+                 LookupReply{42, {a}},
+                 {{8, "seq 42 (the read reflects ops 1..42)"},
+                  {8, "account[0] id 2001"},
+                  {8, "account[0] balance 380"},
+                  {8, "account[0] held 50"},
+                  {8, "account[0] overdraft_limit 0"},
+                  {8, "account[0] balance_cap 0"},
+                  {4, "account[0] currency 2"},
+                  {4, "account[0] flags 0"},
+                  {4, "account[0] history_count 3"},
+                  {4, "account[0] reserved"}}});
+  all.push_back({"history",
+                 5,
+                 HistoryRequest{2001, 0, 20},
+                 {{8, "account_id 2001"},
+                  {4, "before 0 (from the newest)"},
+                  {4, "limit 20"}}});
+  all.push_back({"ping", 6, Ping{}, {}});
+  const std::string msg = "bad magic 0x4f4c4c45, expected 0x52464f43";
+  all.push_back({"error",
+                 0,
+                 Error{ErrorCode::kBadMagic, kErrorFlagClosing, msg},
+                 {{2, "code 1 (bad_magic)"},
+                  {2, "flags 1 (closing)"},
+                  {4, "message_bytes " + std::to_string(msg.size())},
+                  {msg.size(), "message \"" + msg + "\""}}});
+  return all;
+}
+
+// The block PROTOCOL.md should hold for `e`: one line per field.
+std::string Annotated(const Example& e, const std::vector<uint8_t>& bytes) {
+  const FrameHeader h = DecodeHeader(bytes.data());
+  std::vector<Field> fields = {
+      {4, "magic \"COFR\""},
+      {2, "version " + std::to_string(h.version)},
+      {2, absl::StrFormat(
+              "kind 0x%02x (%s)", h.kind,
+              std::string(MessageKindName(static_cast<MessageKind>(h.kind))))},
+      {8, "request_id " + std::to_string(h.request_id)},
+      {4, "count " + std::to_string(h.count)},
+      {4, "body_bytes " + std::to_string(h.body_bytes)},
+      {8, absl::StrFormat("body_xxh3 0x%016x", h.body_xxh3)}};
+  fields.insert(fields.end(), e.body.begin(), e.body.end());
+  std::string out;
+  size_t at = 0;
+  for (const Field& f : fields) {
+    // Long fields wrap at 16 bytes a line; the name goes on the first.
+    for (size_t line = 0; line < f.bytes; line += 16) {
+      std::string hex;
+      for (size_t i = line; i < std::min(f.bytes, line + 16); ++i) {
+        absl::StrAppendFormat(&hex, "%02x ", bytes.at(at + i));
+      }
+      std::string text =
+          absl::StrFormat("%-49s%s", hex, line == 0 ? f.name : "");
+      text.erase(text.find_last_not_of(' ') + 1);
+      out += text + "\n";
+    }
+    at += f.bytes;
+  }
+  EXPECT_EQ(at, bytes.size()) << "annotation of " << e.name;
+  return out;
+}
+
+// name -> bytes of every `<!-- example: name -->` block in the document.
+std::map<std::string, std::vector<uint8_t>> DocumentBlocks(
+    const std::string& text) {
+  std::map<std::string, std::vector<uint8_t>> blocks;
+  std::istringstream in(text);
+  std::string line, current;
+  bool inside = false;
+  const std::string marker = "<!-- example: ";
+  while (std::getline(in, line)) {
+    if (line.rfind(marker, 0) == 0) {
+      current = line.substr(marker.size(), line.find(" -->") - marker.size());
+      blocks[current];
+      continue;
+    }
+    if (line.rfind("```", 0) == 0) {
+      if (inside) current.clear();
+      inside = !inside && !current.empty();
+      continue;
+    }
+    if (!inside) continue;
+    // Leading two-digit hex tokens are bytes; the rest is annotation.
+    std::istringstream tokens(line);
+    std::string t;
+    while (tokens >> t && t.size() == 2 && std::isxdigit(t[0]) &&
+           std::isxdigit(t[1])) {
+      blocks[current].push_back(
+          static_cast<uint8_t>(std::stoul(t, nullptr, 16)));
+    }
+  }
+  return blocks;
+}
+
+std::string ReadDocument() {
+  const std::filesystem::path doc =
+      std::filesystem::path(__FILE__).parent_path().parent_path() / "net" /
+      "PROTOCOL.md";
+  std::ifstream in(doc);
+  EXPECT_TRUE(in) << "cannot read " << doc;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// number -> name for the rows of the table after `<!-- table: name -->`
+// (first column a number, decimal or 0x hex; second the name).
+std::map<uint32_t, std::string> DocumentTable(const std::string& text,
+                                              const std::string& table) {
+  std::map<uint32_t, std::string> rows;
+  const size_t at = text.find("<!-- table: " + table + " -->");
+  EXPECT_NE(at, std::string::npos) << "no table " << table;
+  if (at == std::string::npos) return rows;
+  std::istringstream in(text.substr(at));
+  std::string line;
+  std::getline(in, line);  // the marker
+  while (std::getline(in, line) && !line.empty() && line[0] == '|') {
+    std::vector<std::string> cells;
+    std::istringstream cols(line.substr(1));
+    std::string cell;
+    while (std::getline(cols, cell, '|')) {
+      cell.erase(0, cell.find_first_not_of(' '));
+      cell.erase(cell.find_last_not_of(' ') + 1);
+      cells.push_back(cell);
+    }
+    if (cells.size() < 2 || cells[0].empty() ||
+        !std::isdigit(static_cast<unsigned char>(cells[0][0]))) {
+      continue;  // header or separator
+    }
+    rows[static_cast<uint32_t>(std::stoul(cells[0], nullptr, 0))] = cells[1];
+  }
+  return rows;
+}
+
+TEST(NetProtocolDoc, CodeTablesMatchTheSource) {
+  const std::string text = ReadDocument();
+  auto results = DocumentTable(text, "result_codes");
+  EXPECT_EQ(results.size(), kResultCodeMax + 1u);
+  for (uint16_t c = 0; c <= kResultCodeMax; ++c) {
+    EXPECT_EQ(results[c], ResultCodeName(static_cast<ResultCode>(c))) << c;
+  }
+  auto errors = DocumentTable(text, "error_codes");
+  EXPECT_EQ(errors.size(), kErrorCodeMax + 0u);
+  for (uint16_t c = 1; c <= kErrorCodeMax; ++c) {
+    EXPECT_EQ(errors[c], ErrorCodeName(static_cast<ErrorCode>(c))) << c;
+  }
+  auto kinds = DocumentTable(text, "message_kinds");
+  size_t known = 0;
+  for (uint32_t k = 0; k <= 0xFFFF; ++k) {
+    if (!IsKnownKind(static_cast<uint16_t>(k))) continue;
+    ++known;
+    EXPECT_EQ(kinds[k], MessageKindName(static_cast<MessageKind>(k))) << k;
+  }
+  EXPECT_EQ(kinds.size(), known);
+  auto ops = DocumentTable(text, "op_kinds");
+  EXPECT_EQ(ops.size(), kOpKindMax + 0u);
+  for (uint8_t k = 1; k <= kOpKindMax; ++k) {
+    EXPECT_EQ(ops[k], OpKindName(static_cast<OpKind>(k))) << int{k};
+  }
+  auto entries = DocumentTable(text, "entry_kinds");
+  EXPECT_EQ(entries.size(), 10u);
+  for (uint8_t k = 1; k <= 10; ++k) {
+    EXPECT_EQ(entries[k], EntryKindName(static_cast<EntryKind>(k))) << int{k};
+  }
+}
+
+TEST(NetProtocolDoc, HexExamplesMatchTheCodec) {
+  const auto blocks = DocumentBlocks(ReadDocument());
+  for (const Example& e : Examples()) {
+    SCOPED_TRACE(e.name);
+    std::vector<uint8_t> bytes;
+    EncodeFrame(e.request_id, e.message, bytes);
+    auto it = blocks.find(e.name);
+    const bool matches = it != blocks.end() && it->second == bytes;
+    EXPECT_TRUE(matches) << "PROTOCOL.md should contain:\n<!-- example: "
+                         << e.name << " -->\n```\n"
+                         << Annotated(e, bytes) << "```\n";
+    if (!matches) continue;
+    // And the document's bytes decode to the message.
+    const FrameHeader h = DecodeHeader(it->second.data());
+    const std::span<const uint8_t> body(it->second.data() + kHeaderBytes,
+                                        h.body_bytes);
+    EXPECT_EQ(BodyChecksum(body), h.body_xxh3);
+    Message back;
+    Problem problem;
+    ASSERT_TRUE(DecodeBody(h, body, &back, &problem)) << problem.message;
+    std::vector<uint8_t> again;
+    EncodeFrame(h.request_id, back, again);
+    EXPECT_EQ(again, it->second);
+  }
+  // No stale examples in the document.
+  for (const auto& [name, bytes] : blocks) {
+    bool known = false;
+    for (const Example& e : Examples()) known |= e.name == name;
+    EXPECT_TRUE(known) << "PROTOCOL.md has an example nobody checks: " << name;
+  }
+}
+
+}  // namespace
+}  // namespace coffer::net
