@@ -35,6 +35,10 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "net/program_flags.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -55,57 +59,52 @@ struct Flags {
   std::exit(1);
 }
 
-void Usage(FILE* out) {
-  std::fprintf(out,
-               "usage: disk_probe [--dir=D] [--write_bytes=N] "
-               "[--max_syncs=N]\n"
-               "                  [--seconds_per_test=S] "
-               "[--bandwidth_mib=M]\n"
-               "Measures fdatasync latency/rate for small appends "
-               "(zero-filled, fallocated\n"
-               "and growing files) and sequential write bandwidth in a "
-               "fresh directory\n"
-               "under --dir (default: current directory).\n");
-}
+}  // namespace
 
-bool ParseFlag(std::string_view arg, std::string_view name,
-               std::string_view* value) {
-  if (arg.substr(0, 2) != "--") return false;
-  arg.remove_prefix(2);
-  if (arg.substr(0, name.size()) != name) return false;
-  arg.remove_prefix(name.size());
-  if (arg.empty() || arg[0] != '=') return false;
-  *value = arg.substr(1);
-  return true;
+// Flags: Abseil flags, parsed by the programs' shared parser
+// (net/program_flags.h): --help lists them, a bad value exits 2.
+ABSL_FLAG(std::string, dir, ".",
+          "a fresh directory is made (and removed) under this one");
+// 4 KiB is where every sync starts a new block, which is where fallocated
+// and zero-filled files differ most.
+ABSL_FLAG(std::vector<std::string>, write_bytes,
+          std::vector<std::string>({"512", "4096"}),
+          "sizes of the small synced appends");
+ABSL_FLAG(uint64_t, max_syncs, 2000, "syncs per latency test at most");
+ABSL_FLAG(double, seconds_per_test, 3.0, "time per latency test at most");
+ABSL_FLAG(uint64_t, bandwidth_mib, 256, "MiB written by the bandwidth test");
+
+namespace {
+
+[[noreturn]] void FlagError(const char* what) {
+  std::fprintf(stderr, "disk_probe: %s (see --help)\n", what);
+  std::exit(2);
 }
 
 Flags ParseFlags(int argc, char** argv) {
+  const std::vector<std::string> rest = coffer::net::ParseProgramFlags(
+      argc, argv,
+      "Measures fdatasync latency/rate for small appends (zero-filled, "
+      "fallocated\nand growing files) and sequential write bandwidth in a "
+      "fresh directory under --dir.\nUsage: disk_probe [--flag=value ...]",
+      "bench/disk_probe");
+  if (!rest.empty()) FlagError("unexpected argument");
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg(argv[i]);
-    std::string_view v;
-    if (arg == "--help" || arg == "-h") {
-      Usage(stdout);
-      std::exit(0);
-    } else if (ParseFlag(arg, "dir", &v)) {
-      f.dir = std::string(v);
-    } else if (ParseFlag(arg, "write_bytes", &v)) {
-      f.write_bytes = {std::strtoull(std::string(v).c_str(), nullptr, 10)};
-    } else if (ParseFlag(arg, "max_syncs", &v)) {
-      f.max_syncs = std::strtoull(std::string(v).c_str(), nullptr, 10);
-    } else if (ParseFlag(arg, "seconds_per_test", &v)) {
-      f.seconds_per_test = std::strtod(std::string(v).c_str(), nullptr);
-    } else if (ParseFlag(arg, "bandwidth_mib", &v)) {
-      f.bandwidth_mib = std::strtoull(std::string(v).c_str(), nullptr, 10);
-    } else {
-      std::fprintf(stderr, "disk_probe: unknown argument '%s'\n", argv[i]);
-      Usage(stderr);
-      std::exit(2);
+  f.dir = absl::GetFlag(FLAGS_dir);
+  f.write_bytes.clear();
+  for (const std::string& w : absl::GetFlag(FLAGS_write_bytes)) {
+    uint64_t n = 0;
+    if (!absl::SimpleAtoi(w, &n) || n == 0) {
+      FlagError("--write_bytes takes positive numbers");
     }
+    f.write_bytes.push_back(n);
   }
-  if (f.write_bytes[0] == 0 || f.max_syncs == 0 || f.bandwidth_mib == 0) {
-    std::fprintf(stderr, "disk_probe: sizes and counts must be positive\n");
-    std::exit(2);
+  f.max_syncs = absl::GetFlag(FLAGS_max_syncs);
+  f.seconds_per_test = absl::GetFlag(FLAGS_seconds_per_test);
+  f.bandwidth_mib = absl::GetFlag(FLAGS_bandwidth_mib);
+  if (f.write_bytes.empty() || f.max_syncs == 0 || f.bandwidth_mib == 0 ||
+      !(f.seconds_per_test > 0)) {
+    FlagError("sizes, counts and times must be positive");
   }
   return f;
 }

@@ -45,6 +45,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "net/program_flags.h"
+
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "engine/request.h"
@@ -84,126 +88,70 @@ struct Flags {
   uint32_t spin = EngineConfig{}.idle_spin_iterations;
 };
 
-void Usage(FILE* out) {
-  std::fprintf(
-      out,
-      "usage: durable_bench [--dir=D] [--shards=N] [--seconds=S]\n"
-      "                     [--writers=1,16,256] [--accounts=N]\n"
-      "                     [--batch_writers=N] [--batch_ops=N]\n"
-      "                     [--half_load=true|false] "
-      "[--half_load_rate=OPS_PER_S]\n"
-      "                     [--snapshot_every_log_mib=M] [--spin=N]\n"
-      "Commit latency and throughput of the engine with its write-ahead "
-      "log on.\n"
-      "  --dir        parent of the fresh data directory (default /tmp); "
-      "removed at the end\n"
-      "  --shards     EngineConfig::shard_count (default 2)\n"
-      "  --seconds    length of each run (default 3)\n"
-      "  --writers    closed-loop single-op runs, one per writer count "
-      "(default 1,16,256)\n"
-      "  --accounts   funded accounts the debits pick from (default "
-      "100000)\n"
-      "  --batch_writers, --batch_ops  the batched closed-loop run "
-      "(default 16 x 1024)\n"
-      "  --half_load  open-loop run at --half_load_rate ops/s (default: "
-      "half the ops/s\n"
-      "               of the W=16 single-op run); latency from the "
-      "intended send time\n"
-      "  --snapshot_every_log_mib  EngineConfig::snapshot_every_log_bytes "
-      "in MiB (default %llu; 0: none)\n"
-      "  --spin       EngineConfig::idle_spin_iterations (default %u)\n",
-      static_cast<unsigned long long>(Flags{}.snapshot_every_log_mib),
-      Flags{}.spin);
-}
+}  // namespace
 
-bool ParseFlag(std::string_view arg, std::string_view name,
-               std::string_view* value) {
-  if (arg.substr(0, 2) != "--") return false;
-  arg.remove_prefix(2);
-  if (arg.substr(0, name.size()) != name) return false;
-  arg.remove_prefix(name.size());
-  if (arg.empty() || arg[0] != '=') return false;
-  *value = arg.substr(1);
-  return true;
-}
+// Flags: Abseil flags, parsed by the programs' shared parser
+// (net/program_flags.h): --help lists them, a bad value exits 2.
+ABSL_FLAG(std::string, dir, "/tmp",
+          "parent of the fresh data directory; removed at the end");
+ABSL_FLAG(uint32_t, shards, 2, "EngineConfig::shard_count");
+ABSL_FLAG(double, seconds, 3.0, "length of each run");
+ABSL_FLAG(std::vector<std::string>, writers,
+          std::vector<std::string>({"1", "16", "256"}),
+          "closed-loop single-op runs, one per writer count");
+ABSL_FLAG(uint64_t, accounts, 100'000, "funded accounts the debits pick from");
+ABSL_FLAG(uint32_t, batch_writers, 16, "writers of the batched closed-loop run");
+ABSL_FLAG(uint32_t, batch_ops, 1024, "ops per request of the batched run");
+ABSL_FLAG(bool, half_load, true,
+          "open-loop run at --half_load_rate; latency from the intended "
+          "send time");
+ABSL_FLAG(double, half_load_rate, 0,
+          "ops/s of the open-loop run; 0: half the ops/s of the W=16 "
+          "single-op run");
+ABSL_FLAG(uint64_t, snapshot_every_log_mib,
+          coffer::EngineConfig{}.snapshot_every_log_bytes >> 20,
+          "EngineConfig::snapshot_every_log_bytes in MiB (0: none)");
+ABSL_FLAG(uint32_t, spin, coffer::EngineConfig{}.idle_spin_iterations,
+          "EngineConfig::idle_spin_iterations");
 
-[[noreturn]] void BadFlag(std::string_view arg) {
-  std::fprintf(stderr, "durable_bench: bad argument '%.*s'\n",
-               static_cast<int>(arg.size()), arg.data());
-  Usage(stderr);
+namespace {
+
+[[noreturn]] void FlagError(const char* what) {
+  std::fprintf(stderr, "durable_bench: %s (see --help)\n", what);
   std::exit(2);
 }
 
-uint64_t ParseU64(std::string_view arg, std::string_view v) {
-  const std::string s(v);
-  char* end = nullptr;
-  const unsigned long long x = std::strtoull(s.c_str(), &end, 10);
-  if (s.empty() || *end != '\0' || s[0] == '-') BadFlag(arg);
-  return x;
-}
-
-double ParseDouble(std::string_view arg, std::string_view v) {
-  const std::string s(v);
-  char* end = nullptr;
-  const double x = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end != '\0' || !(x >= 0)) BadFlag(arg);
-  return x;
-}
-
-bool ParseBool(std::string_view arg, std::string_view v) {
-  if (v == "true" || v == "1") return true;
-  if (v == "false" || v == "0") return false;
-  BadFlag(arg);
-}
-
 Flags ParseFlags(int argc, char** argv) {
+  const std::vector<std::string> rest = coffer::net::ParseProgramFlags(
+      argc, argv,
+      "Commit latency and throughput of the engine with its write-ahead "
+      "log on.\nUsage: durable_bench [--flag=value ...]",
+      "bench/durable_bench");
+  if (!rest.empty()) FlagError("unexpected argument");
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg(argv[i]);
-    std::string_view v;
-    if (arg == "--help" || arg == "-h") {
-      Usage(stdout);
-      std::exit(0);
-    } else if (ParseFlag(arg, "dir", &v)) {
-      f.dir = std::string(v);
-    } else if (ParseFlag(arg, "shards", &v)) {
-      f.shards = static_cast<uint32_t>(ParseU64(arg, v));
-    } else if (ParseFlag(arg, "seconds", &v)) {
-      f.seconds = ParseDouble(arg, v);
-    } else if (ParseFlag(arg, "writers", &v)) {
-      f.writers.clear();
-      while (!v.empty()) {
-        const size_t comma = std::min(v.find(','), v.size());
-        f.writers.push_back(
-            static_cast<uint32_t>(ParseU64(arg, v.substr(0, comma))));
-        v.remove_prefix(std::min(comma + 1, v.size()));
-      }
-    } else if (ParseFlag(arg, "accounts", &v)) {
-      f.accounts = ParseU64(arg, v);
-    } else if (ParseFlag(arg, "batch_writers", &v)) {
-      f.batch_writers = static_cast<uint32_t>(ParseU64(arg, v));
-    } else if (ParseFlag(arg, "batch_ops", &v)) {
-      f.batch_ops = static_cast<uint32_t>(ParseU64(arg, v));
-    } else if (ParseFlag(arg, "half_load", &v)) {
-      f.half_load = ParseBool(arg, v);
-    } else if (ParseFlag(arg, "half_load_rate", &v)) {
-      f.half_load_rate = ParseDouble(arg, v);
-    } else if (ParseFlag(arg, "snapshot_every_log_mib", &v)) {
-      f.snapshot_every_log_mib = ParseU64(arg, v);
-    } else if (ParseFlag(arg, "spin", &v)) {
-      f.spin = static_cast<uint32_t>(ParseU64(arg, v));
-    } else {
-      BadFlag(arg);
-    }
+  f.dir = absl::GetFlag(FLAGS_dir);
+  f.shards = absl::GetFlag(FLAGS_shards);
+  f.seconds = absl::GetFlag(FLAGS_seconds);
+  f.writers.clear();
+  for (const std::string& w : absl::GetFlag(FLAGS_writers)) {
+    uint32_t n = 0;
+    if (!absl::SimpleAtoi(w, &n)) FlagError("--writers takes numbers");
+    f.writers.push_back(n);
   }
+  f.accounts = absl::GetFlag(FLAGS_accounts);
+  f.batch_writers = absl::GetFlag(FLAGS_batch_writers);
+  f.batch_ops = absl::GetFlag(FLAGS_batch_ops);
+  f.half_load = absl::GetFlag(FLAGS_half_load);
+  f.half_load_rate = absl::GetFlag(FLAGS_half_load_rate);
+  f.snapshot_every_log_mib = absl::GetFlag(FLAGS_snapshot_every_log_mib);
+  f.spin = absl::GetFlag(FLAGS_spin);
   const bool zero_writer =
       std::find(f.writers.begin(), f.writers.end(), 0u) != f.writers.end();
-  if (f.shards == 0 || f.seconds <= 0 || f.accounts == 0 || zero_writer ||
-      f.batch_writers == 0 || f.batch_ops == 0) {
-    std::fprintf(stderr,
-                 "durable_bench: shards, seconds, accounts, writers and "
-                 "batch sizes must be positive\n");
-    std::exit(2);
+  if (f.shards == 0 || !(f.seconds > 0) || f.accounts == 0 || zero_writer ||
+      f.batch_writers == 0 || f.batch_ops == 0 || !(f.half_load_rate >= 0)) {
+    FlagError(
+        "shards, seconds, accounts, writers and batch sizes must be "
+        "positive");
   }
   return f;
 }

@@ -54,6 +54,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "net/program_flags.h"
+
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "engine/request.h"
@@ -89,123 +93,62 @@ struct Flags {
   bool keep = false;
 };
 
-void Usage(FILE* out) {
-  std::fprintf(
-      out,
-      "usage: recovery_bench [--dir=D] [--accounts=N] [--log_records=N] "
-      "[--shards=N]\n"
-      "                      [--ops_per_request=N] [--in_flight=N]\n"
-      "                      [--snapshot_variant=true|false] "
-      "[--after_snapshot_ops=N]\n"
-      "                      [--drop_page_cache=true|false] "
-      "[--progress_seconds=S]\n"
-      "                      [--keep=true|false]\n"
-      "Builds a data directory (accounts, then a long log, snapshots off) "
-      "and times\n"
-      "Engine::Create replaying it; then, with --snapshot_variant, a "
-      "snapshot plus a\n"
-      "log tail. Fails (exit 1) if a state digest differs after recovery.\n"
-      "  --dir               parent of the fresh data directory (default "
-      "/tmp)\n"
-      "  --accounts          accounts created and funded, 2 ops each "
-      "(default 10000000)\n"
-      "  --log_records       ops of debits/transfers logged after that "
-      "(default 50000000);\n"
-      "                      each request of --ops_per_request ops is one "
-      "log record\n"
-      "  --shards            EngineConfig::shard_count (default 2)\n"
-      "  --ops_per_request   ops per request and log record (default "
-      "4096)\n"
-      "  --in_flight         requests outstanding while logging (default "
-      "8)\n"
-      "  --snapshot_variant  also time snapshot load + replay (default "
-      "true)\n"
-      "  --after_snapshot_ops  ops logged after the snapshot (default "
-      "log_records/10)\n"
-      "  --drop_page_cache   evict the directory's files from the page "
-      "cache before each\n"
-      "                      timed restart (default false)\n"
-      "  --progress_seconds  progress line interval (default 5)\n"
-      "  --keep              keep the data directory (default false)\n");
-}
+}  // namespace
 
-bool ParseFlag(std::string_view arg, std::string_view name,
-               std::string_view* value) {
-  if (arg.substr(0, 2) != "--") return false;
-  arg.remove_prefix(2);
-  if (arg.substr(0, name.size()) != name) return false;
-  arg.remove_prefix(name.size());
-  if (arg.empty() || arg[0] != '=') return false;
-  *value = arg.substr(1);
-  return true;
-}
+// Flags: Abseil flags, parsed by the programs' shared parser
+// (net/program_flags.h): --help lists them, a bad value exits 2.
+ABSL_FLAG(std::string, dir, "/tmp", "parent of the fresh data directory");
+ABSL_FLAG(uint64_t, accounts, 10'000'000,
+          "accounts created and funded, 2 ops each");
+ABSL_FLAG(uint64_t, log_records, 50'000'000,
+          "ops of debits/transfers logged after that; each request of "
+          "--ops_per_request ops is one log record");
+ABSL_FLAG(uint32_t, shards, 2, "EngineConfig::shard_count");
+ABSL_FLAG(uint32_t, ops_per_request, 4096, "ops per request and log record");
+ABSL_FLAG(uint32_t, in_flight, 8, "requests outstanding while logging");
+ABSL_FLAG(bool, snapshot_variant, true,
+          "also time snapshot load + replay of a log tail");
+ABSL_FLAG(uint64_t, after_snapshot_ops, 0,
+          "ops logged after the snapshot (0: log_records / 10)");
+ABSL_FLAG(bool, drop_page_cache, false,
+          "evict the directory's files from the page cache before each "
+          "timed restart");
+ABSL_FLAG(double, progress_seconds, 5, "progress line interval");
+ABSL_FLAG(bool, keep, false, "keep the data directory");
 
-[[noreturn]] void BadFlag(std::string_view arg) {
-  std::fprintf(stderr, "recovery_bench: bad argument '%.*s'\n",
-               static_cast<int>(arg.size()), arg.data());
-  Usage(stderr);
-  std::exit(2);
-}
-
-uint64_t ParseU64(std::string_view arg, std::string_view v) {
-  const std::string s(v);
-  char* end = nullptr;
-  const unsigned long long x = std::strtoull(s.c_str(), &end, 10);
-  if (s.empty() || *end != '\0' || s[0] == '-') BadFlag(arg);
-  return x;
-}
-
-bool ParseBool(std::string_view arg, std::string_view v) {
-  if (v == "true" || v == "1") return true;
-  if (v == "false" || v == "0") return false;
-  BadFlag(arg);
-}
+namespace {
 
 Flags ParseFlags(int argc, char** argv) {
+  const std::vector<std::string> rest = coffer::net::ParseProgramFlags(
+      argc, argv,
+      "Builds a data directory (accounts, then a long log, snapshots off) "
+      "and times\nEngine::Create replaying it; then, with "
+      "--snapshot_variant, a snapshot plus a\nlog tail. Fails (exit 1) if "
+      "a state digest differs after recovery.\n"
+      "Usage: recovery_bench [--flag=value ...]",
+      "bench/recovery_bench");
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg(argv[i]);
-    std::string_view v;
-    if (arg == "--help" || arg == "-h") {
-      Usage(stdout);
-      std::exit(0);
-    } else if (ParseFlag(arg, "dir", &v)) {
-      f.dir = std::string(v);
-    } else if (ParseFlag(arg, "accounts", &v)) {
-      f.accounts = ParseU64(arg, v);
-    } else if (ParseFlag(arg, "log_records", &v)) {
-      f.log_records = ParseU64(arg, v);
-    } else if (ParseFlag(arg, "shards", &v)) {
-      f.shards = static_cast<uint32_t>(ParseU64(arg, v));
-    } else if (ParseFlag(arg, "ops_per_request", &v)) {
-      f.ops_per_request = static_cast<uint32_t>(ParseU64(arg, v));
-    } else if (ParseFlag(arg, "in_flight", &v)) {
-      f.in_flight = static_cast<uint32_t>(ParseU64(arg, v));
-    } else if (ParseFlag(arg, "snapshot_variant", &v)) {
-      f.snapshot_variant = ParseBool(arg, v);
-    } else if (ParseFlag(arg, "after_snapshot_ops", &v)) {
-      f.after_snapshot_ops = ParseU64(arg, v);
-    } else if (ParseFlag(arg, "drop_page_cache", &v)) {
-      f.drop_page_cache = ParseBool(arg, v);
-    } else if (ParseFlag(arg, "progress_seconds", &v)) {
-      const std::string s(v);
-      f.progress_seconds = std::strtod(s.c_str(), nullptr);
-    } else if (ParseFlag(arg, "keep", &v)) {
-      f.keep = ParseBool(arg, v);
-    } else {
-      BadFlag(arg);
-    }
-  }
+  f.dir = absl::GetFlag(FLAGS_dir);
+  f.accounts = absl::GetFlag(FLAGS_accounts);
+  f.log_records = absl::GetFlag(FLAGS_log_records);
+  f.shards = absl::GetFlag(FLAGS_shards);
+  f.ops_per_request = absl::GetFlag(FLAGS_ops_per_request);
+  f.in_flight = absl::GetFlag(FLAGS_in_flight);
+  f.snapshot_variant = absl::GetFlag(FLAGS_snapshot_variant);
+  f.after_snapshot_ops = absl::GetFlag(FLAGS_after_snapshot_ops);
+  f.drop_page_cache = absl::GetFlag(FLAGS_drop_page_cache);
+  f.progress_seconds = absl::GetFlag(FLAGS_progress_seconds);
+  f.keep = absl::GetFlag(FLAGS_keep);
   // Transfers need two distinct accounts; a request of create + credit
   // pairs needs an even size.
-  if (f.accounts < 2 || f.shards == 0 || f.ops_per_request < 2 ||
-      f.ops_per_request % 2 != 0 ||
+  if (!rest.empty() || f.accounts < 2 || f.shards == 0 ||
+      f.ops_per_request < 2 || f.ops_per_request % 2 != 0 ||
       f.ops_per_request > EngineConfig{}.request_ops_max || f.in_flight == 0 ||
-      f.progress_seconds <= 0) {
+      !(f.progress_seconds > 0)) {
     std::fprintf(stderr,
-                 "recovery_bench: need accounts >= 2, shards >= 1, an even "
-                 "ops_per_request in [2, %u], in_flight >= 1, "
-                 "progress_seconds > 0\n",
+                 "recovery_bench: need no positional arguments, accounts >= "
+                 "2, shards >= 1, an even ops_per_request in [2, %u], "
+                 "in_flight >= 1, progress_seconds > 0 (see --help)\n",
                  EngineConfig{}.request_ops_max);
     std::exit(2);
   }

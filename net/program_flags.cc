@@ -18,11 +18,13 @@ namespace {
   std::exit(2);
 }
 
-void PrintHelp(const std::string& usage) {
+void PrintHelp(const std::string& usage, const std::string& flags_under) {
   std::printf("%s\n\nFlags:\n", usage.c_str());
   std::vector<absl::CommandLineFlag*> flags;
   for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (absl::StrContains(flag->Filename(), "net/")) flags.push_back(flag);
+    if (absl::StrContains(flag->Filename(), flags_under)) {
+      flags.push_back(flag);
+    }
   }
   std::sort(flags.begin(), flags.end(),
             [](auto* a, auto* b) { return a->Name() < b->Name(); });
@@ -37,7 +39,8 @@ void PrintHelp(const std::string& usage) {
 }  // namespace
 
 std::vector<std::string> ParseProgramFlags(int argc, char** argv,
-                                           const std::string& usage) {
+                                           const std::string& usage,
+                                           const std::string& flags_under) {
   const char* program = argc > 0 ? argv[0] : "coffer";
   if (const char* slash = std::strrchr(program, '/')) program = slash + 1;
   std::vector<std::string> positional;
@@ -58,7 +61,7 @@ std::vector<std::string> ParseProgramFlags(int argc, char** argv,
     std::string value(has_value ? arg.substr(eq + 1) : std::string_view());
     if (name == "help" || name == "h" || name == "helpfull" ||
         name == "helpshort") {
-      PrintHelp(usage);
+      PrintHelp(usage, flags_under);
       std::exit(0);
     }
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);

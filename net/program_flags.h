@@ -13,7 +13,10 @@ namespace coffer::net {
 // `--nobool`; one or two dashes; "--" ends flags) and returns the other
 // arguments, program name excluded. --help (-h, --helpfull) prints `usage`
 // and the flags defined in net/ with their defaults, then exits 0.
-std::vector<std::string> ParseProgramFlags(int argc, char** argv,
-                                           const std::string& usage);
+// `flags_under`: --help lists the flags defined in files whose path
+// contains it (the benches in bench/ use this parser too).
+std::vector<std::string> ParseProgramFlags(
+    int argc, char** argv, const std::string& usage,
+    const std::string& flags_under = "net/");
 
 }  // namespace coffer::net
