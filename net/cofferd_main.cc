@@ -62,6 +62,9 @@ ABSL_FLAG(uint32_t, max_history_limit, 1000, "largest history page");
 ABSL_FLAG(uint32_t, idle_timeout_ms, 60000,
           "close connections silent this long with nothing in flight, and "
           "those whose replies make no progress this long");
+ABSL_FLAG(uint32_t, frame_read_timeout_ms, 30000,
+          "close connections that take longer than this to send one frame "
+          "once its first byte arrived (a peer trickling bytes)");
 ABSL_FLAG(uint32_t, submit_retry_ms, 2000,
           "how long a request waits for room in the engine's queue before "
           "it is answered ERROR busy (not applied)");
@@ -97,6 +100,7 @@ const std::vector<std::string> kConfigurable = {
     "max_ops_per_request",
     "max_history_limit",
     "idle_timeout_ms",
+    "frame_read_timeout_ms",
     "submit_retry_ms",
     "shutdown_grace_ms",
     "submit_queue_capacity",
@@ -193,6 +197,7 @@ int main(int argc, char** argv) {
   sc.max_ops_per_request = absl::GetFlag(FLAGS_max_ops_per_request);
   sc.max_history_limit = absl::GetFlag(FLAGS_max_history_limit);
   sc.idle_timeout_ms = absl::GetFlag(FLAGS_idle_timeout_ms);
+  sc.frame_read_timeout_ms = absl::GetFlag(FLAGS_frame_read_timeout_ms);
   sc.submit_retry_ms = absl::GetFlag(FLAGS_submit_retry_ms);
   sc.shutdown_grace_ms = absl::GetFlag(FLAGS_shutdown_grace_ms);
   // Refuse bad network settings before the engine recovers a large log.

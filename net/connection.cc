@@ -237,10 +237,37 @@ void Connection::ProcessFrames() {
     if (have < kHeaderBytes + h.body_bytes) break;
     const std::span<const uint8_t> body(p + kHeaderBytes, h.body_bytes);
     read_begin_ += kHeaderBytes + h.body_bytes;
+    frame_pending_ = false;  // the next frame gets its own clock
     shared_.frames_received.fetch_add(1, std::memory_order_relaxed);
     if (!HandleFrame(h, body)) return;
   }
   if (read_begin_ == read_end_ && !reading_) read_begin_ = read_end_ = 0;
+  NoteFramePending();
+}
+
+void Connection::NoteFramePending() {
+  const size_t have = read_end_ - read_begin_;
+  bool waiting_for_peer = false;
+  // Only while the server wants the bytes: time spent at one of its own
+  // bounds (not reading) is not the peer's.
+  if (have > 0 && (state_ == State::kHandshake || state_ == State::kOpen) &&
+      CanAdmit()) {
+    waiting_for_peer =
+        have < kHeaderBytes ||
+        have < kHeaderBytes +
+                   DecodeHeader(read_buffer_.data() + read_begin_).body_bytes;
+  }
+  if (!waiting_for_peer) {
+    frame_pending_ = false;
+    return;
+  }
+  if (frame_pending_) return;
+  frame_pending_ = true;
+  frame_started_ = Clock::now();
+  const auto deadline =
+      frame_started_ +
+      std::chrono::milliseconds(shared_.config.frame_read_timeout_ms);
+  if (deadline < timer_at_) ArmTimer(deadline);
 }
 
 // Checks what can be checked from the header alone, so that a bad or
@@ -752,6 +779,7 @@ void Connection::LingerRead() {
 
 void Connection::ArmTimer(Clock::time_point at) {
   const uint64_t generation = ++timer_generation_;
+  timer_at_ = at;
   timer_.expires_at(at);
   timer_.async_wait([self = shared_from_this(),
                      generation](const boost::system::error_code&) {
@@ -771,9 +799,30 @@ void Connection::OnTimer() {
     return;
   }
   const auto idle = std::chrono::milliseconds(shared_.config.idle_timeout_ms);
+  const bool frame_timed =
+      frame_pending_ && (state_ == State::kHandshake || state_ == State::kOpen);
+  const auto frame_deadline =
+      frame_started_ +
+      std::chrono::milliseconds(shared_.config.frame_read_timeout_ms);
+  if (frame_timed && now >= frame_deadline) {
+    // A peer trickling a frame (slowloris) keeps last_activity_ fresh;
+    // this bound does not move.
+    shared_.frame_timeouts.fetch_add(1, std::memory_order_relaxed);
+    Fail(ErrorCode::kIdleTimeout, 0,
+         absl::StrCat("frame not complete after ",
+                      shared_.config.frame_read_timeout_ms, " ms (",
+                      read_end_ - read_begin_, " bytes of it received)"),
+         /*protocol_error=*/false);
+    ArmTimer(now + idle);
+    return;
+  }
+  // While a frame deadline runs, the timer must fire by then too.
+  auto next = [&](Clock::time_point at) {
+    return frame_timed ? std::min(at, frame_deadline) : at;
+  };
   const auto deadline = last_activity_ + idle;
   if (now < deadline) {
-    ArmTimer(deadline);
+    ArmTimer(next(deadline));
     return;
   }
   if (writing_) {
@@ -784,7 +833,9 @@ void Connection::OnTimer() {
     return;
   }
   if (in_flight_ > 0 || state_ == State::kClosing) {
-    ArmTimer(now + idle);  // waiting for the engine, not for the peer
+    // Waiting for the engine, not for the peer (but a frame deadline that
+    // has not passed yet still stands).
+    ArmTimer(next(now + idle));
     return;
   }
   shared_.idle_closes.fetch_add(1, std::memory_order_relaxed);

@@ -75,6 +75,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void MaybeRead();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void ProcessFrames();
+  // Starts the frame_read_timeout_ms clock when the buffer's first frame is
+  // incomplete and the server is waiting for the peer to send the rest;
+  // stops it otherwise.
+  void NoteFramePending();
   // False when the frame failed the connection.
   bool HandleFrame(const FrameHeader& h, std::span<const uint8_t> body);
   bool CheckHeader(const FrameHeader& h);
@@ -141,6 +145,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<Slot*> free_slots_;
 
   std::chrono::steady_clock::time_point last_activity_;
+  // While frame_pending_: when the server started waiting for the rest of
+  // the buffer's first frame.
+  bool frame_pending_ = false;
+  std::chrono::steady_clock::time_point frame_started_;
+  std::chrono::steady_clock::time_point timer_at_;  // when timer_ fires
   std::chrono::steady_clock::time_point linger_deadline_;
   uint64_t timer_generation_ = 0;
 };

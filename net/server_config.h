@@ -51,6 +51,14 @@ struct ServerConfig {
   // make no write progress for this long, is closed.
   uint32_t idle_timeout_ms = 60'000;
 
+  // A frame (HELLO included) whose first bytes have arrived must arrive
+  // whole within this long, or the connection is sent ERROR idle_timeout
+  // and closed. Without it a peer trickling one byte at a time (slowloris)
+  // resets the idle timeout with every byte and holds its connection and a
+  // read buffer of up to max_body_bytes forever. Time the server itself
+  // stops reading (a bound above reached) does not count.
+  uint32_t frame_read_timeout_ms = 30'000;
+
   // While the engine's submit queue is full, a request is retried from the
   // io thread (short timers, never blocking) for at most this long; then it
   // is answered with ERROR busy (not applied) and the client may retry.

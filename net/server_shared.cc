@@ -57,6 +57,7 @@ ServerGauges ServerShared::Gauges() const {
   g.read_pauses = read_pauses.load(r);
   g.idle_closes = idle_closes.load(r);
   g.stalled_write_closes = stalled_write_closes.load(r);
+  g.frame_timeouts = frame_timeouts.load(r);
   return g;
 }
 

@@ -29,6 +29,7 @@ struct ServerGauges {
   uint64_t read_pauses = 0;  // reads deferred because a bound was reached
   uint64_t idle_closes = 0;
   uint64_t stalled_write_closes = 0;
+  uint64_t frame_timeouts = 0;  // frames not complete in frame_read_timeout_ms
 };
 
 struct ServerShared {
@@ -60,6 +61,7 @@ struct ServerShared {
   std::atomic<uint64_t> read_pauses{0};
   std::atomic<uint64_t> idle_closes{0};
   std::atomic<uint64_t> stalled_write_closes{0};
+  std::atomic<uint64_t> frame_timeouts{0};
 
   // engine->TrySubmit. Under ThreadSanitizer only, concurrent calls are
   // serialized: boost.lockfree's freelist, inside the engine's submit
