@@ -31,6 +31,20 @@ inline size_t OpenDescriptors() {
   return n > 0 ? n - 1 : 0;
 }
 
+// What each open descriptor is ("3 -> socket:[123]", one per line): for
+// the message of a failed descriptor check.
+inline std::string DescribeDescriptors() {
+  std::string out;
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const auto target = std::filesystem::read_symlink(e.path(), ec);
+    out += e.path().filename().string() + " -> " +
+           (ec ? std::string("?") : target.string()) + "\n";
+  }
+  return out;
+}
+
 // Resident set size of this process, from /proc/self/statm.
 inline uint64_t ResidentBytes() {
   std::ifstream in("/proc/self/statm");

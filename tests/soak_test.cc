@@ -283,9 +283,24 @@ TEST(Soak, ChurnAndPipelinesStayCorrectWithFlatMemory) {
     setup.push_back(coffer::testing::CreateAccount(kOwnFirst + w));
   }
   for (const OpResult& r : s->engine->Apply(setup)) ASSERT_TRUE(r.ok());
+  {
+    // asio creates an io_context's epoll, eventfd and timerfd with its
+    // first socket: give every io thread one connection before counting.
+    std::vector<RawConnection> first;
+    for (uint32_t i = 0; i < sc.io_threads; ++i) {
+      auto c = RawConnection::Connect(s->port());
+      ASSERT_TRUE(c.ok() && c->Handshake().ok());
+      first.push_back(std::move(c).value());
+    }
+  }
+  ASSERT_TRUE(s->server->WaitForConnectionsAtMost(0, std::chrono::seconds(10)));
   const size_t descriptors_before = OpenDescriptors();
+  const std::string descriptors_before_text =
+      coffer::testing::DescribeDescriptors();
 
   Totals t;
+  t.connections.fetch_add(sc.io_threads);  // the first ones above
+  t.frames_sent.fetch_add(sc.io_threads);  // their HELLOs
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (int i = 0; i < kPipelined; ++i) {
@@ -445,7 +460,9 @@ TEST(Soak, ChurnAndPipelinesStayCorrectWithFlatMemory) {
       [&] { return OpenDescriptors() <= descriptors_before; },
       std::chrono::seconds(10)))
       << OpenDescriptors() << " descriptors, " << descriptors_before
-      << " before";
+      << " before. Before:\n"
+      << descriptors_before_text << "Now:\n"
+      << coffer::testing::DescribeDescriptors();
 
   // Memory flat after warm-up.
   const uint64_t allowed = std::max<uint64_t>(
