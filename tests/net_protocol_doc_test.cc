@@ -214,8 +214,7 @@ std::map<std::string, std::vector<uint8_t>> DocumentBlocks(
 
 std::string ReadDocument() {
   const std::filesystem::path doc =
-      std::filesystem::path(__FILE__).parent_path().parent_path() / "net" /
-      "PROTOCOL.md";
+      std::filesystem::path(COFFER_SOURCE_DIR) / "net" / "PROTOCOL.md";
   std::ifstream in(doc);
   EXPECT_TRUE(in) << "cannot read " << doc;
   std::stringstream text;
