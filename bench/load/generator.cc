@@ -357,7 +357,9 @@ absl::StatusOr<RunResult> RunLoad(LoadTarget& target,
     workers.push_back(std::make_unique<Worker>(config, shared, first));
   }
   const uint64_t seed = config.seed != 0 ? config.seed : RandomSeed();
-  const uint64_t run_tag = seed * 0x9E3779B97F4A7C15ull >> 40;
+  // Op ids are random per run even with a fixed --seed: a rerun must not
+  // resend the ops of the last one.
+  const uint64_t run_tag = RandomSeed();
   const uint64_t pipeline_ops = uint64_t{config.pipeline} * config.batch;
   const int64_t start_ns = NowNs();
   // Open loop: each connection's share of the rate, in requests.
