@@ -56,15 +56,15 @@ TEST(CofferBenchHistogram, QuantilesWithinOneBucketOfExact) {
   std::vector<uint64_t> values;
   for (int i = 0; i < 200'000; ++i) {
     // Log-uniform over 1 us .. 1 s in ns, like latencies.
-    const uint64_t v = static_cast<uint64_t>(std::exp(
-        std::log(1e3) + rng.Unit() * (std::log(1e9) - std::log(1e3))));
+    const uint64_t v = static_cast<uint64_t>(
+        std::exp(std::log(1e3) + rng.Unit() * (std::log(1e9) - std::log(1e3))));
     values.push_back(v);
     h.Record(v);
   }
   std::sort(values.begin(), values.end());
   for (const double q : {0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0}) {
-    const size_t rank = std::max<size_t>(
-        1, static_cast<size_t>(std::ceil(q * values.size())));
+    const size_t rank =
+        std::max<size_t>(1, static_cast<size_t>(std::ceil(q * values.size())));
     const uint64_t exact = values[rank - 1];
     const uint64_t got = h.Quantile(q);
     EXPECT_GE(got, exact) << q;
@@ -109,7 +109,7 @@ void ExpectZipf(uint64_t n, double s) {
 }
 
 TEST(CofferBenchZipf, MatchesTheDistribution) {
-  ExpectZipf(1000, 1.0);   // the s = 1 special case of the integral
+  ExpectZipf(1000, 1.0);  // the s = 1 special case of the integral
   ExpectZipf(1000, 0.6);
   ExpectZipf(100'000, 1.3);
   ExpectZipf(3, 2.0);
@@ -266,7 +266,8 @@ class FakeTarget : public LoadTarget {
   absl::StatusOr<std::vector<int64_t>> ReadBalances(uint64_t first,
                                                     uint64_t count) override {
     std::vector<int64_t> out;
-    for (uint64_t i = 0; i < count; ++i) out.push_back(ledger.balances[first + i]);
+    for (uint64_t i = 0; i < count; ++i)
+      out.push_back(ledger.balances[first + i]);
     out[0] += read_back_error;
     return out;
   }
@@ -293,9 +294,8 @@ TEST(CofferBenchGenerator, FakeTargetRunsValid) {
   FakeTarget target;
   auto r = RunLoad(target, SmallRun(WorkloadKind::kRetry));
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->valid) << (r->invalid_reasons.empty()
-                                ? ""
-                                : r->invalid_reasons[0]);
+  EXPECT_TRUE(r->valid) << (r->invalid_reasons.empty() ? ""
+                                                       : r->invalid_reasons[0]);
   EXPECT_GT(r->retries_sent, 0u);
   EXPECT_EQ(r->duplicates, r->retries_sent);
 }
@@ -348,9 +348,8 @@ class CofferBenchServer : public ::testing::Test {
                                   ? ""
                                   : r->invalid_reasons[0]);
     EXPECT_TRUE(r->check.performed);
-    EXPECT_TRUE(r->check.ok) << (r->check.details.empty()
-                                     ? ""
-                                     : r->check.details[0]);
+    EXPECT_TRUE(r->check.ok)
+        << (r->check.details.empty() ? "" : r->check.details[0]);
     EXPECT_EQ(r->ops, config.ops);
     EXPECT_EQ(r->errors, 0u);
     EXPECT_EQ(r->shard_count, 2u);
@@ -403,8 +402,8 @@ TEST_F(CofferBenchServer, ExistingAccountsAreResetToTheInitialBalance) {
 
 TEST_F(CofferBenchServer, BinaryWritesValidJson) {
   const std::string cmd =
-      std::string(COFFER_BENCH_BINARY) + " --port=" +
-      std::to_string(server_->port()) +
+      std::string(COFFER_BENCH_BINARY) +
+      " --port=" + std::to_string(server_->port()) +
       " --connections=3 --pipeline=2 --batch=4 --ops=600 --warmup_s=0"
       " --accounts=100 --workload=retry --quiet --json=- 2>/dev/null";
   FILE* p = ::popen(cmd.c_str(), "r");
@@ -423,8 +422,8 @@ TEST_F(CofferBenchServer, BinaryWritesValidJson) {
       << out;
   EXPECT_NE(out.find("\"nproc\": "), std::string::npos) << out;
 
-  const std::string bad = std::string(COFFER_BENCH_BINARY) +
-                          " --workload=nonsense >/dev/null 2>&1";
+  const std::string bad =
+      std::string(COFFER_BENCH_BINARY) + " --workload=nonsense >/dev/null 2>&1";
   const int bad_status = std::system(bad.c_str());
   EXPECT_TRUE(WIFEXITED(bad_status));
   EXPECT_EQ(WEXITSTATUS(bad_status), 2);

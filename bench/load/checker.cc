@@ -87,8 +87,7 @@ CheckOutcome CheckBalances(uint64_t first_account, int64_t initial_balance,
                             ": negative balance ", actual[i]));
     }
   }
-  const int64_t funded =
-      initial_balance * static_cast<int64_t>(deltas.size());
+  const int64_t funded = initial_balance * static_cast<int64_t>(deltas.size());
   if (out.actual_total != funded - expected.debited_total()) {
     all.Fail(absl::StrCat("total ", out.actual_total, ", expected ", funded,
                           " funded - ", expected.debited_total(),

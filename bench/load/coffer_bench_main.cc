@@ -147,8 +147,7 @@ int main(int argc, char** argv) {
       coffer::bench::FindTarget(target_name);
   if (factory == nullptr) {
     Usage(absl::StrCat("unknown --target '", target_name, "' (built in: ",
-                       absl::StrJoin(coffer::bench::TargetNames(), ", "),
-                       ")"));
+                       absl::StrJoin(coffer::bench::TargetNames(), ", "), ")"));
   }
   auto target = (*factory)(options);
   if (!target.ok()) {
@@ -182,9 +181,8 @@ int main(int argc, char** argv) {
         {"threads", absl::StrCat(result->threads)},
         {"mode", JsonString(mode)},
         {"rate", Num(config.rate_ops_per_s)},
-        {"workload",
-         JsonString(std::string(
-             coffer::bench::WorkloadName(config.workload.kind)))},
+        {"workload", JsonString(std::string(
+                         coffer::bench::WorkloadName(config.workload.kind)))},
         {"cross_shard_pct", Num(config.workload.cross_shard_pct)},
         {"zipf_s", Num(config.workload.zipf_s)},
         {"read_pct", Num(config.workload.read_pct)},

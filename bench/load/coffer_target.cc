@@ -146,7 +146,8 @@ absl::StatusOr<int> ConnectAndHello(const TargetOptions& options,
   }
   net::Message m;
   net::Problem problem;
-  if (net::BodyChecksum(body) != h.body_xxh3 || !net::CheckLayout(h, &problem) ||
+  if (net::BodyChecksum(body) != h.body_xxh3 ||
+      !net::CheckLayout(h, &problem) ||
       !net::DecodeBody(h, body, &m, &problem)) {
     return fail(absl::DataLossError("undecodable HELLO reply"));
   }
@@ -221,9 +222,9 @@ class CofferConnection final : public LoadConnection {
   absl::StatusOr<bool> Flush() override {
     if (!failed_.ok()) return failed_;
     while (out_sent_ < out_.size()) {
-      const ssize_t n = ::send(fd_, out_.data() + out_sent_,
-                               out_.size() - out_sent_,
-                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t n =
+          ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_,
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
@@ -245,12 +246,12 @@ class CofferConnection final : public LoadConnection {
         // check in ParseFrames, which refuses oversized bodies).
         in_.resize(in_.size() * 2);
       }
-      const ssize_t n = ::recv(fd_, in_.data() + in_end_, in_.size() - in_end_,
-                               MSG_DONTWAIT);
+      const ssize_t n =
+          ::recv(fd_, in_.data() + in_end_, in_.size() - in_end_, MSG_DONTWAIT);
       if (n == 0) {
         return Fail(absl::UnavailableError(
-            absl::StrCat("server closed the connection with ",
-                         tail_ - head_, " frames unanswered")));
+            absl::StrCat("server closed the connection with ", tail_ - head_,
+                         " frames unanswered")));
       }
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -346,8 +347,8 @@ class CofferConnection final : public LoadConnection {
     h.request_id = f.request_id;
     h.count = f.count;
     h.body_bytes = static_cast<uint32_t>(f.bytes.size() - kHeaderBytes);
-    h.body_xxh3 = net::BodyChecksum(std::span<const uint8_t>(
-        f.bytes.data() + kHeaderBytes, h.body_bytes));
+    h.body_xxh3 = net::BodyChecksum(
+        std::span<const uint8_t>(f.bytes.data() + kHeaderBytes, h.body_bytes));
     net::EncodeHeader(h, f.bytes.data());
   }
 
@@ -397,8 +398,7 @@ class CofferConnection final : public LoadConnection {
     return absl::OkStatus();
   }
 
-  absl::Status OnFrame(const FrameHeader& h,
-                       std::span<const uint8_t> body) {
+  absl::Status OnFrame(const FrameHeader& h, std::span<const uint8_t> body) {
     const auto kind = static_cast<MessageKind>(h.kind);
     if (kind == MessageKind::kError) {
       if (body.size() < net::kErrorFixedBytes) {
@@ -408,23 +408,22 @@ class CofferConnection final : public LoadConnection {
       const uint32_t message_bytes = net::wire::Get32(body.data() + 4);
       const std::string message(
           reinterpret_cast<const char*>(body.data()) + net::kErrorFixedBytes,
-          std::min<size_t>(message_bytes,
-                           body.size() - net::kErrorFixedBytes));
+          std::min<size_t>(message_bytes, body.size() - net::kErrorFixedBytes));
       Frame* f = Find(h.request_id);
       if (code == ErrorCode::kBusy && f != nullptr) {
         // Not applied: resend the same frame (same op ids).
         if (++f->busy_resends > kBusyResendsMax) {
-          return absl::ResourceExhaustedError(absl::StrCat(
-              "ERROR busy ", kBusyResendsMax, " times for one request: ",
-              message));
+          return absl::ResourceExhaustedError(
+              absl::StrCat("ERROR busy ", kBusyResendsMax,
+                           " times for one request: ", message));
         }
         ++busy_resends_total_;
         Queue(*f);
         return absl::OkStatus();
       }
-      return absl::InternalError(absl::StrCat(
-          "server ERROR ", std::string(net::ErrorCodeName(code)),
-          " (request ", h.request_id, "): ", message));
+      return absl::InternalError(
+          absl::StrCat("server ERROR ", std::string(net::ErrorCodeName(code)),
+                       " (request ", h.request_id, "): ", message));
     }
     Frame* f = Find(h.request_id);
     if (f == nullptr) {
@@ -446,11 +445,9 @@ class CofferConnection final : public LoadConnection {
       const uint8_t* r = body.data();
       for (LoadResult& out : f->results) {
         out.code = static_cast<ResultCode>(net::wire::Get16(r));
-        out.duplicate =
-            (net::wire::Get16(r + 2) & kResultFlagDuplicate) != 0;
-        out.balance = f->raw_balances
-                          ? static_cast<int64_t>(net::wire::Get64(r + 8))
-                          : 0;
+        out.duplicate = (net::wire::Get16(r + 2) & kResultFlagDuplicate) != 0;
+        out.balance =
+            f->raw_balances ? static_cast<int64_t>(net::wire::Get64(r + 8)) : 0;
         r += net::kOpResultBytes;
       }
     } else {
@@ -660,9 +657,8 @@ class CofferTarget final : public LoadTarget, public ShardAware {
         [&](const std::vector<LoadResult>& results) -> absl::Status {
           for (const LoadResult& r : results) {
             if (r.code != ResultCode::kOk) {
-              return absl::FailedPreconditionError(
-                  absl::StrCat("funding an account: ",
-                               std::string(ResultCodeName(r.code))));
+              return absl::FailedPreconditionError(absl::StrCat(
+                  "funding an account: ", std::string(ResultCodeName(r.code))));
             }
           }
           return absl::OkStatus();
@@ -693,9 +689,9 @@ class CofferTarget final : public LoadTarget, public ShardAware {
         [&](const std::vector<LoadResult>& results) -> absl::Status {
           for (const LoadResult& r : results) {
             if (r.code != ResultCode::kOk) {
-              return absl::NotFoundError(absl::StrCat(
-                  "account ", first_account_id + balances.size(),
-                  " does not exist"));
+              return absl::NotFoundError(
+                  absl::StrCat("account ", first_account_id + balances.size(),
+                               " does not exist"));
             }
             balances.push_back(r.balance);
           }
@@ -716,16 +712,16 @@ class CofferTarget final : public LoadTarget, public ShardAware {
   uint64_t setup_op_id_;
 };
 
-const bool kRegistered = RegisterTarget(
-    "coffer",
-    [](const TargetOptions& options)
-        -> absl::StatusOr<std::unique_ptr<LoadTarget>> {
-      net::HelloOk hello;
-      auto fd = ConnectAndHello(options, &hello);
-      if (!fd.ok()) return fd.status();
-      return std::unique_ptr<LoadTarget>(
-          std::make_unique<CofferTarget>(options, *fd, hello));
-    });
+const bool kRegistered =
+    RegisterTarget("coffer",
+                   [](const TargetOptions& options)
+                       -> absl::StatusOr<std::unique_ptr<LoadTarget>> {
+                     net::HelloOk hello;
+                     auto fd = ConnectAndHello(options, &hello);
+                     if (!fd.ok()) return fd.status();
+                     return std::unique_ptr<LoadTarget>(
+                         std::make_unique<CofferTarget>(options, *fd, hello));
+                   });
 
 }  // namespace
 }  // namespace coffer::bench

@@ -217,9 +217,9 @@ class Worker {
       }
       const Slot& slot = c.slots[c.head % config_.pipeline];
       if (results.size() != slot.ops) {
-        Kill(c, absl::DataLossError(absl::StrCat(
-                    results.size(), " results for a request of ", slot.ops,
-                    " ops")));
+        Kill(c, absl::DataLossError(absl::StrCat(results.size(),
+                                                 " results for a request of ",
+                                                 slot.ops, " ops")));
         return;
       }
       const size_t at = (c.head % config_.pipeline) * config_.batch;
@@ -237,8 +237,8 @@ class Worker {
         deltas.Apply(op, r, &log);
         c.source->OnAnswered(op, c.is_retry[at + i] != 0, r, &log);
       }
-      const uint64_t latency = static_cast<uint64_t>(
-          std::max<int64_t>(0, now - slot.start_ns));
+      const uint64_t latency =
+          static_cast<uint64_t>(std::max<int64_t>(0, now - slot.start_ns));
       progress_delta_.Record(latency);
       if (slot.measured) {
         latency_ns.Record(latency);
@@ -291,8 +291,8 @@ absl::Status ValidateLoadConfig(const LoadConfig& c) {
   }
   if (c.batch == 0) return absl::InvalidArgumentError("--batch must be >= 1");
   if (uint64_t{c.connections} * c.pipeline * c.batch > kOpsInFlightMax) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "connections x pipeline x batch above ", kOpsInFlightMax));
+    return absl::InvalidArgumentError(
+        absl::StrCat("connections x pipeline x batch above ", kOpsInFlightMax));
   }
   if (c.threads > c.connections) {
     return absl::InvalidArgumentError("--threads above --connections");
@@ -370,14 +370,14 @@ absl::StatusOr<RunResult> RunLoad(LoadTarget& target,
   for (uint32_t i = 0; i < config.connections; ++i) {
     auto conn = target.Connect();
     if (!conn.ok()) {
-      return absl::Status(conn.status().code(),
-                          absl::StrCat("connection ", i, ": ",
-                                       conn.status().message()));
+      return absl::Status(
+          conn.status().code(),
+          absl::StrCat("connection ", i, ": ", conn.status().message()));
     }
     Conn c;
     c.conn = std::move(conn).value();
-    c.source = std::make_unique<OpSource>(*tables, i, run_tag,
-                                          seed + 0x1000 * (i + 1), pipeline_ops);
+    c.source = std::make_unique<OpSource>(
+        *tables, i, run_tag, seed + 0x1000 * (i + 1), pipeline_ops);
     c.slots.resize(config.pipeline);
     c.ops.resize(pipeline_ops);
     c.is_retry.resize(pipeline_ops);
@@ -392,9 +392,9 @@ absl::StatusOr<RunResult> RunLoad(LoadTarget& target,
   const int64_t schedule_start = NowNs();
   for (uint32_t k = 0; k < config.connections; ++k) {
     Conn& c = workers[k % config.threads]->conns[k / config.threads];
-    c.next_send_ns = schedule_start + static_cast<int64_t>(
-                                          interval_ns_exact * k /
-                                          config.connections);
+    c.next_send_ns =
+        schedule_start +
+        static_cast<int64_t>(interval_ns_exact * k / config.connections);
   }
   if (config.warmup_s <= 0) {
     shared.measure_start_ns.store(NowNs());
@@ -497,11 +497,10 @@ absl::StatusOr<RunResult> RunLoad(LoadTarget& target,
   }
 
   if (result.errors > 0) {
-    result.invalid_reasons.push_back(
-        absl::StrCat(result.errors, " failed request(s) or connection(s): ",
-                     result.error_messages.empty()
-                         ? std::string()
-                         : result.error_messages.front()));
+    result.invalid_reasons.push_back(absl::StrCat(
+        result.errors, " failed request(s) or connection(s): ",
+        result.error_messages.empty() ? std::string()
+                                      : result.error_messages.front()));
   }
   if (result.unexpected_codes > 0) {
     std::string which;
@@ -512,8 +511,7 @@ absl::StatusOr<RunResult> RunLoad(LoadTarget& target,
         continue;
       }
       absl::StrAppend(&which, which.empty() ? "" : ", ",
-                      std::string(ResultCodeName(code)), " x",
-                      result.codes[i]);
+                      std::string(ResultCodeName(code)), " x", result.codes[i]);
     }
     result.invalid_reasons.push_back(absl::StrCat(
         result.unexpected_codes, " unexpected result code(s): ", which));

@@ -69,8 +69,8 @@ struct RunResult {
   uint64_t duplicates = 0;
   uint64_t retries_sent = 0;
   uint64_t retries_sent_in_flight = 0;  // resent before the original's answer
-  uint64_t unexpected_codes = 0;  // anything but ok / insufficient_funds
-  uint64_t errors = 0;            // failed Status (connections lost)
+  uint64_t unexpected_codes = 0;        // anything but ok / insufficient_funds
+  uint64_t errors = 0;                  // failed Status (connections lost)
   std::vector<std::string> error_messages;
   CheckOutcome check;
   bool valid = false;

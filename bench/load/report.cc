@@ -102,10 +102,10 @@ std::string FormatSummary(const RunResult& r) {
   }
   if (r.check.performed) {
     absl::StrAppend(&s, "check      ", r.check.ok ? "passed" : "FAILED", ": ",
-                    r.check.accounts, " accounts, total ",
-                    r.check.actual_total, " (expected ",
-                    r.check.expected_total, "), ", r.check.mismatches,
-                    " mismatches, ", r.check.negative, " negative\n");
+                    r.check.accounts, " accounts, total ", r.check.actual_total,
+                    " (expected ", r.check.expected_total, "), ",
+                    r.check.mismatches, " mismatches, ", r.check.negative,
+                    " negative\n");
     for (const std::string& d : r.check.details) {
       absl::StrAppend(&s, "           ", d, "\n");
     }
@@ -130,7 +130,8 @@ std::string FormatJson(const JsonFields& config, const MachineInfo& machine,
     absl::StrAppend(&s, i == 0 ? "" : ", ", JsonString(config[i].first), ": ",
                     config[i].second);
   }
-  absl::StrAppend(&s, "},\n  \"target\": {\"name\": ", JsonString(r.target_name),
+  absl::StrAppend(&s,
+                  "},\n  \"target\": {\"name\": ", JsonString(r.target_name),
                   ", \"settings\": ", JsonString(r.target_settings),
                   ", \"shards\": ", r.shard_count, "},\n");
   absl::StrAppend(&s, "  \"machine\": {\"nproc\": ", machine.nproc,
@@ -144,7 +145,8 @@ std::string FormatJson(const JsonFields& config, const MachineInfo& machine,
                   ", \"first_account\": ", r.first_account, ",\n");
   absl::StrAppend(&s, "    \"ops_per_s\": ", Number(r.ops_per_s),
                   ", \"requests_per_s\": ", Number(r.requests_per_s), ",\n");
-  absl::StrAppend(&s, "    \"latency_us\": {\"p50\": ", Number(Us(h.Quantile(0.5))),
+  absl::StrAppend(&s,
+                  "    \"latency_us\": {\"p50\": ", Number(Us(h.Quantile(0.5))),
                   ", \"p90\": ", Number(Us(h.Quantile(0.9))),
                   ", \"p99\": ", Number(Us(h.Quantile(0.99))),
                   ", \"p999\": ", Number(Us(h.Quantile(0.999))),

@@ -131,13 +131,12 @@ void OpSource::FreshOp(LoadOp* op) {
         const uint32_t home = tables_->shard_of()[from];
         uint32_t target = home;
         if (rng_.Percent(config_.cross_shard_pct)) {
-          target = static_cast<uint32_t>(
-              (home + 1 + rng_.Below(shards - 1)) % shards);
+          target = static_cast<uint32_t>((home + 1 + rng_.Below(shards - 1)) %
+                                         shards);
         }
         const auto& list = by_shard[target];
         // Bounded: a shard with only `from` in it falls back to any account.
-        for (int tries = 0; tries < 8 && to == from && !list.empty();
-             ++tries) {
+        for (int tries = 0; tries < 8 && to == from && !list.empty(); ++tries) {
           to = list[rng_.Below(list.size())];
         }
       }
@@ -228,10 +227,9 @@ void OpSource::OnAnswered(const LoadOp& op, bool is_retry,
     return;
   }
   if (o.code != result.code) {
-    log->Fail(absl::StrCat(
-        "op id ", op.op_id, ": resend answered ",
-        std::string(ResultCodeName(result.code)), ", original ",
-        std::string(ResultCodeName(o.code))));
+    log->Fail(absl::StrCat("op id ", op.op_id, ": resend answered ",
+                           std::string(ResultCodeName(result.code)),
+                           ", original ", std::string(ResultCodeName(o.code))));
   }
   if (!o.duplicate && !result.duplicate) {
     log->Fail(absl::StrCat("op id ", op.op_id,

@@ -113,7 +113,7 @@ class OpSource {
   uint64_t fresh_ops_ = 0;  // originals generated (the op id counter)
   // Retry workload: the most recent originals, slot = counter mod size.
   std::vector<Original> ring_;
-  uint64_t answered_ops_ = 0;      // originals answered (in order)
+  uint64_t answered_ops_ = 0;       // originals answered (in order)
   uint64_t request_start_ops_ = 0;  // fresh_ops_ when this request began
   uint64_t retries_sent_ = 0;
   uint64_t retries_in_flight_ = 0;

@@ -55,8 +55,7 @@ uint64_t ZipfSampler::Sample(Rng& rng) const {
     double k_real = std::floor(x + 0.5);
     k_real = std::clamp(k_real, 1.0, static_cast<double>(n_));
     const uint64_t k = static_cast<uint64_t>(k_real);
-    if (k_real - x <= squeeze_ ||
-        u >= HIntegral(k_real + 0.5) - H(k_real)) {
+    if (k_real - x <= squeeze_ || u >= HIntegral(k_real + 0.5) - H(k_real)) {
       return k;
     }
   }
