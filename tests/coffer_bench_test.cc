@@ -400,6 +400,37 @@ TEST_F(CofferBenchServer, ExistingAccountsAreResetToTheInitialBalance) {
   ASSERT_TRUE(b.ok()) << b.status();
 }
 
+// A server whose engine queue is tiny and which answers ERROR busy after
+// 1 ms:
+// the target resends those requests (same op ids) and the run stays valid.
+TEST(CofferBenchBusy, BusyAnswersAreResent) {
+  EngineConfig ec;
+  ec.shard_count = 2;
+  ec.idle_spin_iterations = 64;
+  ec.submit_queue_capacity = 2;
+  net::ServerConfig sc;
+  sc.port = 0;
+  sc.io_threads = 2;
+  sc.submit_retry_ms = 1;
+  auto local = net::LocalServer::Start(ec, sc);
+  ASSERT_TRUE(local.ok()) << local.status();
+  TargetOptions options;
+  options.port = (*local)->port();
+  auto target = (*FindTarget("coffer"))(options);
+  ASSERT_TRUE(target.ok()) << target.status();
+  LoadConfig c = SmallRun(WorkloadKind::kRetry);
+  c.connections = 2;
+  c.pipeline = 8;
+  c.batch = 4;
+  c.ops = 2000;
+  c.workload.first_account = 4'000'000;
+  auto r = RunLoad(**target, c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->valid) << (r->invalid_reasons.empty() ? ""
+                                                       : r->invalid_reasons[0]);
+  EXPECT_GT((*local)->server->counters().busy_replies, 0u);
+}
+
 TEST_F(CofferBenchServer, BinaryWritesValidJson) {
   const std::string cmd =
       std::string(COFFER_BENCH_BINARY) +

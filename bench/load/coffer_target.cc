@@ -49,10 +49,20 @@ using net::MessageKind;
 
 constexpr uint16_t kDefaultPort = 7300;
 constexpr uint32_t kCurrency = 1;
-// ERROR busy: the server already kept the request waiting for its
-// submit_retry_ms before answering, so the frame is resent at once, at
-// most this many times per request.
+// ERROR busy (not applied): the frame is resent after a backoff of
+// kBusyBackoffFirstNs doubling up to kBusyBackoffMaxNs, at most
+// kBusyResendsMax times per request (the server itself already waited its
+// submit_retry_ms before answering busy). The backoff is checked on every
+// Flush, which the generator calls at least every 50 ms.
 constexpr uint32_t kBusyResendsMax = 20;
+constexpr int64_t kBusyBackoffFirstNs = 1'000'000;
+constexpr int64_t kBusyBackoffMaxNs = 200'000'000;
+
+int64_t MonotonicNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 constexpr int kHandshakeTimeoutMs = 10'000;
 // Set-up and read-back: frames in flight at once, and how long to wait for
 // progress.
@@ -221,6 +231,7 @@ class CofferConnection final : public LoadConnection {
 
   absl::StatusOr<bool> Flush() override {
     if (!failed_.ok()) return failed_;
+    if (!busy_waiting_.empty()) ResendDueBusy();
     while (out_sent_ < out_.size()) {
       const ssize_t n =
           ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_,
@@ -279,6 +290,7 @@ class CofferConnection final : public LoadConnection {
     bool raw_balances = false;
     uint32_t count = 0;
     uint32_t busy_resends = 0;
+    int64_t resend_at_ns = 0;    // answered busy: resend from then on
     std::vector<uint8_t> bytes;  // the whole frame, kept for a busy resend
     std::vector<LoadResult> results;
   };
@@ -360,6 +372,22 @@ class CofferConnection final : public LoadConnection {
     out_.insert(out_.end(), f.bytes.begin(), f.bytes.end());
   }
 
+  // Queues the busy frames whose backoff has passed.
+  void ResendDueBusy() {
+    const int64_t now = MonotonicNs();
+    size_t kept = 0;
+    for (const uint64_t id : busy_waiting_) {
+      Frame* f = Find(id);
+      if (f == nullptr) continue;
+      if (f->resend_at_ns <= now) {
+        Queue(*f);
+      } else {
+        busy_waiting_[kept++] = id;
+      }
+    }
+    busy_waiting_.resize(kept);
+  }
+
   Frame* Find(uint64_t request_id) {
     if (request_id <= head_ || request_id > tail_) return nullptr;
     Frame& f = frames_[(request_id - 1) & (frames_.size() - 1)];
@@ -417,8 +445,11 @@ class CofferConnection final : public LoadConnection {
               absl::StrCat("ERROR busy ", kBusyResendsMax,
                            " times for one request: ", message));
         }
-        ++busy_resends_total_;
-        Queue(*f);
+        f->resend_at_ns =
+            MonotonicNs() +
+            std::min(kBusyBackoffMaxNs,
+                     kBusyBackoffFirstNs << std::min(f->busy_resends - 1, 20u));
+        busy_waiting_.push_back(f->request_id);
         return absl::OkStatus();
       }
       return absl::InternalError(
@@ -504,7 +535,7 @@ class CofferConnection final : public LoadConnection {
   size_t out_sent_ = 0;
   std::vector<uint8_t> in_;
   size_t in_end_ = 0;
-  uint64_t busy_resends_total_ = 0;
+  std::vector<uint64_t> busy_waiting_;  // request ids answered busy
 };
 
 // Drives one connection synchronously for set-up and read-back: sends the
@@ -567,7 +598,8 @@ class CofferTarget final : public LoadTarget, public ShardAware {
         ":", port(),
         "; a batch = one OPS frame = one engine request (reads: one LOOKUP "
         "frame); pipelined frames matched by request id, handed back in send "
-        "order; ERROR busy resent at once up to ",
+        "order; ERROR busy resent after a backoff (1 ms doubling to 200 ms) "
+        "up to ",
         kBusyResendsMax,
         " times; durability as the server runs (with --data_dir a reply "
         "leaves only after its group commit's fdatasync); server: ",
