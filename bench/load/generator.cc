@@ -159,6 +159,7 @@ class Worker {
 
   // Results, merged by the main thread after join.
   LogHistogram latency_ns;
+  LogHistogram send_lag_ns;
   std::array<uint64_t, 256> codes{};
   uint64_t ops = 0;
   uint64_t requests = 0;
@@ -201,7 +202,12 @@ class Worker {
       Kill(c, s);
       return;
     }
-    if (c.in_flight() == 0) c.last_progress_ns = NowNs();
+    const int64_t now = NowNs();
+    if (c.in_flight() == 0) c.last_progress_ns = now;
+    if (measured && config_.mode == LoopMode::kOpen) {
+      send_lag_ns.Record(
+          static_cast<uint64_t>(std::max<int64_t>(0, now - start_ns)));
+    }
     c.slots[c.tail % config_.pipeline] = Slot{start_ns, n, measured};
     ++c.tail;
     if (measured && c.budget_ops != UINT64_MAX) c.budget_ops -= n;
@@ -455,6 +461,7 @@ absl::StatusOr<RunResult> RunLoad(LoadTarget& target,
   int64_t last_measured_ns = 0;
   for (auto& w : workers) {
     result.latency_ns.Add(w->latency_ns);
+    result.send_lag_ns.Add(w->send_lag_ns);
     for (size_t i = 0; i < w->codes.size(); ++i) result.codes[i] += w->codes[i];
     result.ops += w->ops;
     result.requests += w->requests;

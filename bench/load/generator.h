@@ -62,6 +62,10 @@ struct RunResult {
   double ops_per_s = 0;
   double requests_per_s = 0;
   LogHistogram latency_ns;  // per measured request
+  // Open loop: how late each measured request left after its intended send
+  // time (waiting for a free pipeline slot, plus the generator's own
+  // lateness). Empty in closed loop.
+  LogHistogram send_lag_ns;
   // Every answer of the run (warm-up included), by result code; index 255
   // collects codes this build does not know.
   std::array<uint64_t, 256> codes{};

@@ -84,6 +84,14 @@ std::string FormatSummary(const RunResult& r) {
       "max %.1f\n",
       Us(h.Quantile(0.5)), Us(h.Quantile(0.9)), Us(h.Quantile(0.99)),
       Us(h.Quantile(0.999)), Us(h.max()));
+  if (r.send_lag_ns.count() > 0) {
+    absl::StrAppendFormat(
+        &s,
+        "send lag   open loop, us after the intended time: p50 %.1f  p99 "
+        "%.1f  max %.1f\n",
+        Us(r.send_lag_ns.Quantile(0.5)), Us(r.send_lag_ns.Quantile(0.99)),
+        Us(r.send_lag_ns.max()));
+  }
   absl::StrAppend(&s, "codes      ");
   bool first = true;
   for (size_t i = 0; i < r.codes.size(); ++i) {
@@ -152,6 +160,11 @@ std::string FormatJson(const JsonFields& config, const MachineInfo& machine,
                   ", \"p999\": ", Number(Us(h.Quantile(0.999))),
                   ", \"max\": ", Number(Us(h.max())),
                   ", \"mean\": ", Number(h.mean() / 1000.0), "},\n");
+  const LogHistogram& lag = r.send_lag_ns;
+  absl::StrAppend(
+      &s, "    \"send_lag_us\": {\"p50\": ", Number(Us(lag.Quantile(0.5))),
+      ", \"p99\": ", Number(Us(lag.Quantile(0.99))),
+      ", \"max\": ", Number(Us(lag.max())), "},\n");
   absl::StrAppend(&s, "    \"codes\": {");
   bool first = true;
   for (size_t i = 0; i < r.codes.size(); ++i) {
