@@ -464,7 +464,10 @@ inline uint64_t ExpectAllPresent(net::Client& client,
             ADD_FAILURE() << "op " << r.ops[k].op_id << " ("
                           << OpKindName(r.ops[k].kind) << " account "
                           << r.ops[k].account_id << ") was answered "
-                          << DescribeResult(before) << ", now "
+                          << DescribeResult(before)
+                          << (again[k].duplicate()
+                                  ? "; its retry now answers "
+                                  : "; LOST: its retry applied it again: ")
                           << DescribeResult(again[k]);
           }
         }
