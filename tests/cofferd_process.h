@@ -50,6 +50,14 @@ class CofferdProcess {
   absl::Status Start(const std::vector<std::string>& flags,
                      uint32_t start_timeout_ms = 60'000,
                      const std::string& log_prefix = "") {
+    if (absl::Status s = Spawn(flags, log_prefix); !s.ok()) return s;
+    return WaitUntilListening(start_timeout_ms);
+  }
+
+  // Starts the process without waiting for it to listen (to kill it while
+  // it recovers).
+  absl::Status Spawn(const std::vector<std::string>& flags,
+                     const std::string& log_prefix = "") {
     if (running()) return absl::FailedPreconditionError("already running");
     static int serial = 0;
     const std::string prefix =
@@ -85,7 +93,11 @@ class CofferdProcess {
       pid_ = -1;
       return absl::ErrnoToStatus(rc, absl::StrCat("spawn ", COFFERD_BINARY));
     }
+    return absl::OkStatus();
+  }
 
+  // Waits for the "listening on" line of a spawned process.
+  absl::Status WaitUntilListening(uint32_t start_timeout_ms) {
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(start_timeout_ms);
     for (;;) {
