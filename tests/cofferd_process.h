@@ -38,8 +38,14 @@ class CofferdProcess {
   CofferdProcess() = default;
   CofferdProcess(const CofferdProcess&) = delete;
   CofferdProcess& operator=(const CofferdProcess&) = delete;
+  // Kills a server still running; removes its stdout/stderr files unless
+  // the test has failed (then they are evidence).
   ~CofferdProcess() {
     if (running()) Kill();
+    if (!::testing::Test::HasFailure() && !stdout_path_.empty()) {
+      unlink(stdout_path_.c_str());
+      unlink(stderr_path_.c_str());
+    }
   }
 
   // Starts cofferd on an ephemeral loopback port with `flags` (more flags

@@ -110,6 +110,7 @@ TEST(FailStopTest, FaultInjectionIsRefusedWithoutTheSafetyFlag) {
   EXPECT_TRUE(server.exited_with(2)) << server.DescribeStatus();
   EXPECT_TRUE(absl::StrContains(server.Stderr(), "unknown kind 'fsync'"))
       << server.Stderr();
+  fs::remove_all(dir);
 }
 
 // A fault on the very first log calls (creating the first segment): the
@@ -127,9 +128,12 @@ TEST(FailStopTest, FaultAtStartUpRefusesToStart) {
     EXPECT_TRUE(server.exited_with(1)) << server.DescribeStatus();
     EXPECT_TRUE(absl::StrContains(server.Stderr(), "injected"))
         << server.Stderr();
-    CofferdProcess again;
-    absl::Status s = again.Start(ServerFlags(dir));
-    EXPECT_TRUE(s.ok()) << s;
+    {
+      CofferdProcess again;
+      absl::Status s = again.Start(ServerFlags(dir));
+      EXPECT_TRUE(s.ok()) << s;
+    }
+    if (!HasFailure()) fs::remove_all(dir);
   }
 }
 
@@ -181,6 +185,7 @@ TEST(FailStopTest, EveryFaultKindStopsTheServerAndLosesNothingAcknowledged) {
         << err;
     EXPECT_GT(acked, 0u) << "the fault struck before any load";
     RestartAndCheck(ServerFlags(dir), accounts, requests);
+    if (!HasFailure()) fs::remove_all(dir);
   }
 }
 
@@ -206,6 +211,8 @@ class Tmpfs {
   }
   ~Tmpfs() {
     if (mounted_) umount2(path_.c_str(), MNT_DETACH);
+    std::error_code ignored;
+    if (!path_.empty()) fs::remove(path_, ignored);
   }
   const std::string& path() const { return path_; }
   const std::string& error() const { return error_; }

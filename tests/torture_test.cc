@@ -204,6 +204,7 @@ TEST(TortureTest, BankInvariantOverTcpWithKillsAndRestarts) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
           .count());
   EXPECT_EQ(stats.kills, t.cycles);
+  if (!HasFailure()) fs::remove_all(fs::path(t.data_dir).parent_path());
 }
 
 // The log on a 2 MiB tmpfs without snapshots (nothing is ever removed):
@@ -227,6 +228,7 @@ TEST(TortureTest, BankInvariantWhenTheLogDiskFillsUp) {
   TortureStats stats;
   RunTorture(t, &stats);
   umount2(mount_point.c_str(), MNT_DETACH);
+  if (!HasFailure()) fs::remove_all(mount_point);
   std::printf(
       "torture on tmpfs: %d kills (+%d during start-up), %llu "
       "requests, %d stop(s) on a full disk\n",
