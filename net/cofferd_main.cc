@@ -17,6 +17,9 @@
 #include "net/config_file.h"
 #include "net/program_flags.h"
 #include "net/server.h"
+#include "wal/fault_spec.h"
+#include "wal/faulty_storage.h"
+#include "wal/storage.h"
 
 ABSL_FLAG(std::string, config, "",
           "optional file of `name = value` lines using these flag names; "
@@ -79,10 +82,22 @@ ABSL_FLAG(uint64_t, op_ids_remembered_max, 1u << 22,
           "engine: recent op ids remembered for exactly-once answers");
 ABSL_FLAG(uint64_t, history_entries_per_shard_max, 1u << 20,
           "engine: history entries kept in memory per shard");
+ABSL_FLAG(std::string, inject_fault, "",
+          "FOR TESTS ONLY (fail-stop tests): KIND:N makes the Nth log "
+          "storage call of that kind fail, counted from start-up, once. "
+          "KIND: sync (fdatasync EIO), write (EIO), nospace (write ENOSPC), "
+          "short_write (half written, then EIO), preallocate (fallocate "
+          "ENOSPC), syncdir (directory fsync EIO). A fault while serving "
+          "stops the server with exit 70, nothing after it acknowledged. "
+          "Refused without --allow_fault_injection; not settable from "
+          "--config");
+ABSL_FLAG(bool, allow_fault_injection, false,
+          "FOR TESTS ONLY: required with --inject_fault, so that a stray "
+          "flag cannot break a production server");
 
 namespace {
 
-// The flag names a config file may set.
+// The flag names a config file may set (never the fault-injection ones).
 const std::vector<std::string> kConfigurable = {
     "listen",
     "auth_token",
@@ -168,7 +183,9 @@ int main(int argc, char** argv) {
       "Stops gracefully on SIGINT/SIGTERM: stops accepting, answers every "
       "request in flight, exits 0.\n"
       "Exit 2: bad settings; 1: could not start (port in use, damaged "
-      "data directory).";
+      "data directory); 70: a log write or fsync failed while serving "
+      "(fail-stop: nothing after the failure was acknowledged; restart to "
+      "recover from the log).";
   // The config file first, so that command-line flags override it.
   if (const std::string path =
           coffer::net::FindFlagInArgv(argc, argv, "config");
@@ -215,6 +232,29 @@ int main(int argc, char** argv) {
   ec.snapshot_every_log_bytes = absl::GetFlag(FLAGS_snapshot_every_log_bytes);
   ec.wal_repair = absl::GetFlag(FLAGS_wal_repair);
   if (absl::Status s = ec.Validate(); !s.ok()) Die(2, std::string(s.message()));
+
+  // Test-only fault injection: the log's storage wrapped in a FaultyStorage
+  // armed before recovery, so N counts every call from start-up.
+  std::unique_ptr<coffer::wal::FaultyStorage> faulty;
+  if (const std::string spec_text = absl::GetFlag(FLAGS_inject_fault);
+      !spec_text.empty()) {
+    if (!absl::GetFlag(FLAGS_allow_fault_injection)) {
+      Die(2,
+          "--inject_fault is for tests only and needs "
+          "--allow_fault_injection");
+    }
+    absl::StatusOr<coffer::wal::FaultSpec> spec =
+        coffer::wal::ParseFaultSpec(spec_text);
+    if (!spec.ok())
+      Die(2, "--inject_fault: " + std::string(spec.status().message()));
+    if (ec.data_dir.empty()) Die(2, "--inject_fault needs a --data_dir");
+    faulty = std::make_unique<coffer::wal::FaultyStorage>(
+        coffer::wal::PosixStorage());
+    faulty->Arm(spec->fault, spec->nth);
+    ec.storage = faulty.get();
+    std::fprintf(stderr, "cofferd: WARNING: test fault injection armed: %s\n",
+                 coffer::wal::FaultSpecText(*spec).c_str());
+  }
 
   auto engine = coffer::Engine::Create(ec);
   if (!engine.ok()) Die(1, std::string(engine.status().message()));
