@@ -85,18 +85,30 @@ Rig& TheRig() {
   return *rig;
 }
 
+// Connects from a rotating source address in 127.0.0.0/8. The client
+// closes first (it shuts its send side to end the input), so each of its
+// ports sits in TIME_WAIT for a minute; from a single source address a few
+// hundred inputs a second use up the ephemeral ports within minutes.
 int ConnectClient(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  FuzzCheck(fd >= 0, "socket()");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  FuzzCheck(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0,
-            "connect() to the loopback listener");
-  // Closing with unread data must not turn into an RST for the server side
-  // in a way that differs between runs: read everything (see below).
-  return fd;
+  static uint32_t next_source = 0;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    FuzzCheck(fd >= 0, "socket()");
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    source.sin_addr.s_addr = htonl(0x7F000001u + (next_source++ % 250));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0 &&
+        ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      return fd;
+    }
+    ::close(fd);  // this source address's ports are all in TIME_WAIT
+  }
+  FuzzCheck(false, "connect() to the loopback listener");
+  return -1;
 }
 
 // Reads what is available without blocking; false at EOF or error.
