@@ -398,9 +398,15 @@ void Shard::RunOps(Request* r, const Txn& x) {
 
 // GCC 12 at -O2 with NDEBUG drops every instruction of absl's
 // raw_hash_set::prefetch (checked with objdump; -O3 keeps them), so this
-// one function is compiled at -O3.
-__attribute__((optimize("O3"))) void Shard::Prefetch(const Op* ops,
-                                                     uint32_t count) const {
+// one function is compiled at -O3. (Clang has no per-function optimize
+// attribute and keeps the prefetches anyway.)
+#if defined(__GNUC__) && !defined(__clang__)
+#define COFFER_PREFETCH_OPTIMIZE __attribute__((optimize("O3")))
+#else
+#define COFFER_PREFETCH_OPTIMIZE
+#endif
+COFFER_PREFETCH_OPTIMIZE void Shard::Prefetch(const Op* ops,
+                                              uint32_t count) const {
   // A few ops are enough: long chains are rare and would only evict.
   count = std::min<uint32_t>(count, 4);
   for (uint32_t i = 0; i < count; ++i) {
@@ -444,8 +450,7 @@ void Shard::LoadLocalView(const Request& r, const Txn& x) {
       s.exists = true;
       s.live = &it->second;
       s.account.state = it->second;
-      if ((it->second.flags & (kAccountFlagOverdraft | kAccountFlagCap)) !=
-          0) {
+      if ((it->second.flags & (kAccountFlagOverdraft | kAccountFlagCap)) != 0) {
         s.account.limits = limits_.at(id);
       }
     }

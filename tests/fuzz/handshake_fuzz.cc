@@ -1,0 +1,10 @@
+// libFuzzer entry point; the body is FuzzHandshake (handshake_fuzz_body.cc).
+#include <cstddef>
+#include <cstdint>
+
+#include "tests/fuzz/fuzz_bodies.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  coffer::fuzz::FuzzHandshake(data, size);
+  return 0;
+}
