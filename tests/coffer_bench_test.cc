@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -202,7 +203,10 @@ TEST(CofferBenchChecker, ResendCheckCatchesDoubleApplicationAndCodeChange) {
 
 // An in-memory target whose ledger can be told to misbehave, so the whole
 // run (not just the checker) is shown to refuse a wrong result.
+// Shared by every connection of a run, and the generator drives connections
+// from several threads: the fake serialises them (a real server would).
 struct FakeLedger {
+  std::mutex mu;
   std::map<uint64_t, int64_t> balances;
   std::set<uint64_t> applied;
   bool double_apply_retries = false;
@@ -215,6 +219,7 @@ class FakeConnection : public LoadConnection {
   ~FakeConnection() override { ::close(fd_); }
   absl::Status Send(std::span<const LoadOp> ops) override {
     std::vector<LoadResult> results;
+    std::lock_guard<std::mutex> lock(ledger_->mu);
     for (const LoadOp& op : ops) {
       LoadResult r;
       int64_t& b = ledger_->balances[op.account_id];
@@ -260,11 +265,13 @@ class FakeTarget : public LoadTarget {
   }
   absl::Status CreateAccounts(uint64_t first, uint64_t count,
                               int64_t balance) override {
+    std::lock_guard<std::mutex> lock(ledger.mu);
     for (uint64_t i = 0; i < count; ++i) ledger.balances[first + i] = balance;
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<int64_t>> ReadBalances(uint64_t first,
                                                     uint64_t count) override {
+    std::lock_guard<std::mutex> lock(ledger.mu);
     std::vector<int64_t> out;
     for (uint64_t i = 0; i < count; ++i)
       out.push_back(ledger.balances[first + i]);
