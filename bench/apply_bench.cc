@@ -50,8 +50,8 @@ uint64_t PoolOps(uint64_t accounts) {
 
 struct ShardState {
   std::unique_ptr<Shard> shard;
-  uint64_t accounts = 0;   // ids 1..accounts
-  uint64_t next_seq = 1;   // strictly increasing, as the sequencer would
+  uint64_t accounts = 0;  // ids 1..accounts
+  uint64_t next_seq = 1;  // strictly increasing, as the sequencer would
   uint64_t next_ts = 1'000'000'000;
   uint64_t next_op_id = 1;
 
@@ -191,7 +191,9 @@ void RunApply(benchmark::State& state, Workload w) {
   }
 }
 
-void BM_ApplyDebit(benchmark::State& state) { RunApply(state, Workload::kDebit); }
+void BM_ApplyDebit(benchmark::State& state) {
+  RunApply(state, Workload::kDebit);
+}
 void BM_ApplyDebitHalfFail(benchmark::State& state) {
   RunApply(state, Workload::kDebitHalfFail);
 }

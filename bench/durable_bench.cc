@@ -47,12 +47,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
-#include "net/program_flags.h"
-
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "engine/request.h"
 #include "engine/types.h"
+#include "net/program_flags.h"
 
 namespace {
 
@@ -100,7 +99,8 @@ ABSL_FLAG(std::vector<std::string>, writers,
           std::vector<std::string>({"1", "16", "256"}),
           "closed-loop single-op runs, one per writer count");
 ABSL_FLAG(uint64_t, accounts, 100'000, "funded accounts the debits pick from");
-ABSL_FLAG(uint32_t, batch_writers, 16, "writers of the batched closed-loop run");
+ABSL_FLAG(uint32_t, batch_writers, 16,
+          "writers of the batched closed-loop run");
 ABSL_FLAG(uint32_t, batch_ops, 1024, "ops per request of the batched run");
 ABSL_FLAG(bool, half_load, true,
           "open-loop run at --half_load_rate; latency from the intended "

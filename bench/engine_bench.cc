@@ -212,8 +212,8 @@ Stream MakeStream(Workload w, uint32_t shards, uint64_t seed) {
     const uint32_t home = coffer::ShardOf(s.from[i], shards);
     uint32_t target = home;
     if (shards > 1 && cross(rng)) {
-      target = static_cast<uint32_t>(
-          (home + 1 + rng() % (shards - 1)) % shards);
+      target =
+          static_cast<uint32_t>((home + 1 + rng() % (shards - 1)) % shards);
     }
     const auto& pool = by_shard[target];
     do {
@@ -293,8 +293,8 @@ void RunEngine(benchmark::State& state, Workload workload) {
     slot->request.kind = coffer::RequestKind::kOps;
     slot->request.ops.resize(kOpsPerRequest);
     for (Op& op : slot->request.ops) {
-      op.kind = workload == Workload::kDebit ? OpKind::kDebit
-                                             : OpKind::kTransfer;
+      op.kind =
+          workload == Workload::kDebit ? OpKind::kDebit : OpKind::kTransfer;
       op.amount = 1;
     }
     Slot* raw = slot.get();

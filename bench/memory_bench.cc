@@ -106,8 +106,8 @@ int main(int argc, char** argv) {
               per_account,
               (hwm_kb - rss_before_kb) * 1024.0 / static_cast<double>(accounts),
               per_account <= 96.0 ? "met" : "MISSED");
-  std::printf("created in %.2f s (%.2f M accounts/s), failed ops: %llu\n",
-              secs, static_cast<double>(accounts) / secs / 1e6,
+  std::printf("created in %.2f s (%.2f M accounts/s), failed ops: %llu\n", secs,
+              static_cast<double>(accounts) / secs / 1e6,
               static_cast<unsigned long long>(failed));
   return failed == 0 ? 0 : 1;
 }

@@ -82,7 +82,8 @@ void BM_Spsc(benchmark::State& state) {
     uint64_t sent = 0;
     Backoff backoff;
     while (sent < total) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(batch, total - sent));
+      const size_t n =
+          static_cast<size_t>(std::min<uint64_t>(batch, total - sent));
       for (size_t i = 0; i < n; ++i) buf[i] = &items[(sent + i) % kItems];
       size_t done = 0;
       while (done < n) {

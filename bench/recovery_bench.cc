@@ -56,12 +56,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
-#include "net/program_flags.h"
-
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "engine/request.h"
 #include "engine/types.h"
+#include "net/program_flags.h"
 
 namespace {
 

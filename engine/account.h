@@ -18,7 +18,7 @@ struct AccountState {
   uint64_t history_head = 0;  // ring position of the newest entry (0: none)
   uint32_t currency = 0;
   uint32_t flags = 0;
-  uint32_t history_count = 0;  // entries ever written for this account
+  uint32_t history_count = 0;   // entries ever written for this account
   uint32_t expiring_holds = 0;  // open holds that carry an expiry
 };
 static_assert(sizeof(AccountState) == 40);

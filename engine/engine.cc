@@ -1,26 +1,24 @@
 #include "engine/engine.h"
 
 #include <time.h>
-
-#include <future>
-
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <future>
 
 #include "absl/strings/str_cat.h"
 #include "engine/log_codec.h"
 #include "engine/log_thread.h"
+#include "engine/partition.h"
 #include "engine/queues.h"
 #include "engine/sequencer.h"
-#include "engine/partition.h"
 #include "engine/shard.h"
 #include "engine/snapshot_codec.h"
 #include "wal/log_reader.h"
-#include "wal/snapshot_file.h"
 #include "wal/log_writer.h"
+#include "wal/snapshot_file.h"
 #include "wal/storage.h"
 
 namespace coffer {
@@ -80,8 +78,8 @@ Engine::Engine(EngineConfig config)
       threads_(std::make_unique<Threads>()) {
   Threads& t = *threads_;
   const uint32_t n = shard_count_;
-  t.submit = std::make_unique<internal::SubmitQueue>(
-      config_.submit_queue_capacity);
+  t.submit =
+      std::make_unique<internal::SubmitQueue>(config_.submit_queue_capacity);
   for (uint32_t s = 0; s < n; ++s) {
     t.to_shard.push_back(std::make_unique<internal::RequestQueue>(
         config_.requests_in_flight_max));
@@ -92,8 +90,8 @@ Engine::Engine(EngineConfig config)
   for (uint32_t a = 0; a < n; ++a) {
     for (uint32_t b = 0; b < n; ++b) {
       if (a != b) {
-        t.peers[a * n + b] = std::make_unique<internal::PeerQueue>(
-            config_.peer_queue_capacity);
+        t.peers[a * n + b] =
+            std::make_unique<internal::PeerQueue>(config_.peer_queue_capacity);
       }
     }
   }
@@ -365,9 +363,9 @@ absl::Status Engine::Recover() {
   threads_->log->Start();
   threads_->sequencer->AttachLog(threads_->log.get());
   recovery_.last_seq = expect - 1;
-  recovery_.seconds = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - started)
-                          .count();
+  recovery_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
   return absl::OkStatus();
 }
 
@@ -405,8 +403,7 @@ absl::Status Engine::LoadSnapshot(uint64_t* last_seq,
       op_ids.push_back(r);
     };
     if (absl::Status s = internal::DecodeSnapshot(snap->payload, v); !s.ok()) {
-      return absl::DataLossError(
-          absl::StrCat(snap->path, ": ", s.message()));
+      return absl::DataLossError(absl::StrCat(snap->path, ": ", s.message()));
     }
     std::sort(op_ids.begin(), op_ids.end(),
               [](const auto& a, const auto& b) { return a.seq < b.seq; });

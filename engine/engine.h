@@ -38,7 +38,7 @@ struct RecoveryReport {
   uint64_t snapshot_seq = 0;
   uint64_t log_records = 0;  // records replayed after the snapshot
   uint64_t log_ops = 0;
-  uint64_t last_seq = 0;     // the state now reflects ops 1..last_seq
+  uint64_t last_seq = 0;           // the state now reflects ops 1..last_seq
   std::vector<std::string> notes;  // torn tails cut, damaged snapshots, ...
   double seconds = 0;
 };
@@ -55,10 +55,10 @@ struct EngineStats {
   uint64_t duplicates = 0;
   uint64_t refused_before_ordering = 0;
   uint64_t last_seq = 0;
-  uint64_t durable_seq = 0;   // 0 without a log
+  uint64_t durable_seq = 0;  // 0 without a log
   uint64_t log_syncs = 0;
   uint64_t log_records = 0;
-  uint64_t snapshots = 0;          // written since start
+  uint64_t snapshots = 0;  // written since start
   uint64_t snapshot_failures = 0;
   uint64_t snapshot_seq = 0;       // seq of the newest one written
   uint64_t snapshot_pause_us = 0;  // admission paused for the last one

@@ -138,11 +138,11 @@ class OpApplier {
     assert(slot != nullptr);
     if (slot->exists) {
       const AccountFull& a = slot->account;
-      bool same = a.state.currency == op_.currency &&
-                  (a.state.flags & ~kAccountFlagInternalMask) ==
-                      op_.account_flags &&
-                  a.limits.overdraft_limit == op_.amount &&
-                  a.limits.balance_cap == op_.aux;
+      bool same =
+          a.state.currency == op_.currency &&
+          (a.state.flags & ~kAccountFlagInternalMask) == op_.account_flags &&
+          a.limits.overdraft_limit == op_.amount &&
+          a.limits.balance_cap == op_.aux;
       return same ? ResultCode::kAccountExists
                   : ResultCode::kAccountExistsWithDifferentFields;
     }

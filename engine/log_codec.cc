@@ -67,9 +67,8 @@ absl::Status DecodeRequest(std::string_view payload, uint64_t first_seq,
     t.op_count = Get<uint32_t>(payload.data() + pos + 16);
     pos += kTxnHeader;
     if (t.seq != expect) {
-      return absl::DataLossError(absl::StrCat("transaction seq ", t.seq,
-                                              " where ", expect,
-                                              " was expected"));
+      return absl::DataLossError(absl::StrCat(
+          "transaction seq ", t.seq, " where ", expect, " was expected"));
     }
     if (t.op_count == 0 || t.op_count > kChainOpsMax ||
         (payload.size() - pos) / sizeof(Op) < t.op_count) {
@@ -89,9 +88,9 @@ absl::Status DecodeRequest(std::string_view payload, uint64_t first_seq,
     return absl::DataLossError("trailing bytes after the last transaction");
   }
   if (count == 0 || expect != last_seq + 1) {
-    return absl::DataLossError(absl::StrCat(
-        "transactions cover seqs up to ", expect - 1, " but the record says ",
-        first_seq, "..", last_seq));
+    return absl::DataLossError(absl::StrCat("transactions cover seqs up to ",
+                                            expect - 1, " but the record says ",
+                                            first_seq, "..", last_seq));
   }
   return absl::OkStatus();
 }

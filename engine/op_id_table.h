@@ -54,7 +54,7 @@ class OpIdTable {
   uint64_t capacity() const { return ring_.capacity(); }
 
  private:
-  ChunkedArray<Record> ring_;  // indexed by seq % capacity
+  ChunkedArray<Record> ring_;                      // indexed by seq % capacity
   absl::flat_hash_map<uint64_t, uint64_t> by_id_;  // op id -> seq
 };
 

@@ -39,9 +39,9 @@ struct Txn {
   uint64_t participants = 0;  // bitmask of shards taking part
   uint32_t op_begin = 0;      // kOps: first op; kLookup: index in lookup_ids
   uint32_t op_count = 0;
-  uint32_t snap_begin = 0;    // multi-shard kOps only: records in snaps
+  uint32_t snap_begin = 0;  // multi-shard kOps only: records in snaps
   uint32_t snap_count = 0;
-  uint16_t coordinator = 0;   // the participant that writes the results
+  uint16_t coordinator = 0;  // the participant that writes the results
   TxnKind kind = TxnKind::kOps;
   bool multi_shard() const { return (participants & (participants - 1)) != 0; }
 };
@@ -78,7 +78,7 @@ struct RequestState {
   std::vector<std::vector<Totals>> digest_totals;
   std::vector<OpDisposition> dispositions;
   std::vector<uint64_t> fingerprints;
-  std::vector<LoggedTxn> replay;  // RequestKind::kReplay only
+  std::vector<LoggedTxn> replay;    // RequestKind::kReplay only
   uint64_t shards_mask = 0;         // shards the request was sent to
   uint32_t shards_outstanding = 0;  // sequencer only
   uint32_t duplicates_waiting = 0;  // sequencer only

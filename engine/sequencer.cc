@@ -4,12 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <map>
-#include <cstdio>
 #include <bit>
 #include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <map>
 #include <thread>
 
 #include "engine/executor.h"
@@ -57,8 +57,7 @@ void Sequencer::Run() {
     }
     if (wiring_.stop->load(std::memory_order_acquire) &&
         requests_in_flight_ == 0 && held_ == nullptr &&
-        wiring_.submit->empty() &&
-        snapshot_state_ != SnapshotState::kWriting) {
+        wiring_.submit->empty() && snapshot_state_ != SnapshotState::kWriting) {
       if (reaper_.joinable()) reaper_.join();
       return;
     }
@@ -92,8 +91,8 @@ bool Sequencer::HaveWork() const {
   if (snapshot_state_ == SnapshotState::kDraining) return true;
   // Requests waiting while the in-flight bound is reached are not work: a
   // shard's answer (which rings this bell) is what makes room.
-  const bool room = held_ != nullptr ||
-                    requests_in_flight_ < config_.requests_in_flight_max;
+  const bool room =
+      held_ != nullptr || requests_in_flight_ < config_.requests_in_flight_max;
   return room && (held_ != nullptr || !wiring_.submit->empty());
 }
 
@@ -188,8 +187,7 @@ void Sequencer::Sequence(Request* r) {
         x.timestamp_ns = ts;
         x.op_begin = i;
         x.op_count = 1;
-        x.participants = uint64_t{1}
-                         << ShardOf(r->lookup_ids[i], shard_count_);
+        x.participants = uint64_t{1} << ShardOf(r->lookup_ids[i], shard_count_);
         x.coordinator = static_cast<uint16_t>(std::countr_zero(x.participants));
         AddTxn(r, x);
       }
@@ -204,8 +202,7 @@ void Sequencer::Sequence(Request* r) {
       x.kind = TxnKind::kHistory;
       x.seq = next_seq_;
       x.timestamp_ns = NextTimestamp();
-      x.participants = uint64_t{1}
-                       << ShardOf(r->history_account, shard_count_);
+      x.participants = uint64_t{1} << ShardOf(r->history_account, shard_count_);
       x.coordinator = static_cast<uint16_t>(std::countr_zero(x.participants));
       AddTxn(r, x);
       break;
@@ -217,8 +214,8 @@ void Sequencer::Sequence(Request* r) {
       x.kind = TxnKind::kDigest;
       x.seq = next_seq_;
       x.timestamp_ns = NextTimestamp();
-      x.participants = shard_count_ == 64 ? ~uint64_t{0}
-                                          : (uint64_t{1} << shard_count_) - 1;
+      x.participants =
+          shard_count_ == 64 ? ~uint64_t{0} : (uint64_t{1} << shard_count_) - 1;
       AddTxn(r, x);
       break;
     }
@@ -341,8 +338,8 @@ void Sequencer::SequenceReplay(Request* r) {
   }
 }
 
-void Sequencer::OrderTxn(Request* r, uint32_t begin, uint32_t len,
-                         uint64_t seq, uint64_t timestamp_ns) {
+void Sequencer::OrderTxn(Request* r, uint32_t begin, uint32_t len, uint64_t seq,
+                         uint64_t timestamp_ns) {
   RequestState& in = r->internal;
   const Op* ops = &r->ops[begin];
   Txn x;
@@ -483,8 +480,8 @@ void Sequencer::LogRequest(const Request& r) {
   log_bytes_since_snapshot_ += out.size() - offset;
   const Txn& last = in.txns.back();
   chunk_->records.push_back(LogChunk::Span{in.txns.front().seq,
-                                           last.seq + last.op_count - 1,
-                                           offset, out.size() - offset});
+                                           last.seq + last.op_count - 1, offset,
+                                           out.size() - offset});
 }
 
 void Sequencer::FlushLog() {
@@ -520,9 +517,9 @@ bool Sequencer::StepSnapshot() {
   switch (snapshot_state_) {
     case SnapshotState::kIdle: {
       if (!snapshot_writer_) return false;
-      const bool due = config_.snapshot_every_log_bytes != 0 &&
-                       log_bytes_since_snapshot_ >=
-                           config_.snapshot_every_log_bytes;
+      const bool due =
+          config_.snapshot_every_log_bytes != 0 &&
+          log_bytes_since_snapshot_ >= config_.snapshot_every_log_bytes;
       if (!due && !snapshot_requested_.load(std::memory_order_acquire)) {
         return false;
       }

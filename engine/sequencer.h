@@ -64,9 +64,7 @@ class Sequencer {
     last_timestamp_ns_ = last_timestamp_ns;
   }
   // Remembers an op id restored from a snapshot (before threads start).
-  void RestoreOpId(const OpIdTable::Record& record) {
-    op_ids_.Restore(record);
-  }
+  void RestoreOpId(const OpIdTable::Record& record) { op_ids_.Restore(record); }
   const OpIdTable& op_ids() const { return op_ids_; }
 
   // From now on every ordered transaction goes to the log, and no answer is

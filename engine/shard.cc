@@ -160,9 +160,10 @@ bool Shard::AdmitWork() {
       continue;
     }
     if (cursor_ + kPrefetchDistance < current_count_) {
-      const Txn& ahead = current_->internal.txns
-                             [current_->internal
-                                  .shard_txns[index_][cursor_ + kPrefetchDistance]];
+      const Txn& ahead =
+          current_->internal
+              .txns[current_->internal
+                        .shard_txns[index_][cursor_ + kPrefetchDistance]];
       if (ahead.kind == TxnKind::kOps) {
         Prefetch(&current_->ops[ahead.op_begin], ahead.op_count);
       }
@@ -660,8 +661,7 @@ void Shard::ForgetClosedHolds(uint64_t seq) {
   // may close slightly out of order); VisibleHold is the exact rule, this
   // only reclaims memory.
   while (!closed_holds_.empty() &&
-         closed_holds_.front().second + config_.closed_hold_memory_ops <
-             seq) {
+         closed_holds_.front().second + config_.closed_hold_memory_ops < seq) {
     auto it = holds_.find(closed_holds_.front().first);
     if (it != holds_.end() && it->second.status != HoldStatus::kOpen &&
         it->second.closed_seq == closed_holds_.front().second) {

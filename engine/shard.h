@@ -164,7 +164,8 @@ class Shard {
   absl::flat_hash_map<Key, Pending> pending_;
   std::vector<Key> ready_;  // acquired all locks, to be started
   bool draining_ready_ = false;
-  std::vector<std::deque<PeerMsg>> backlog_;  // per peer, when its queue is full
+  std::vector<std::deque<PeerMsg>>
+      backlog_;  // per peer, when its queue is full
 
   // The request being admitted (its txns for this shard are taken in order).
   Request* current_ = nullptr;

@@ -116,8 +116,8 @@ absl::Status DecodeSnapshot(std::string_view payload,
   size_t pos = 0;
   auto need = [&](size_t bytes, const char* what) -> absl::Status {
     if (payload.size() - pos < bytes) {
-      return absl::DataLossError(absl::StrCat(
-          "snapshot payload ends inside ", what, " at byte ", pos));
+      return absl::DataLossError(absl::StrCat("snapshot payload ends inside ",
+                                              what, " at byte ", pos));
     }
     return absl::OkStatus();
   };
@@ -133,9 +133,8 @@ absl::Status DecodeSnapshot(std::string_view payload,
   get(&seq);
   get(&ts);
   if (version != kVersion) {
-    return absl::DataLossError(
-        absl::StrCat("snapshot payload version ", version, " is not ",
-                     kVersion));
+    return absl::DataLossError(absl::StrCat("snapshot payload version ",
+                                            version, " is not ", kVersion));
   }
   visitor.header(seq, ts);
   auto section = [&](const char* what, size_t record_bytes,

@@ -71,14 +71,14 @@ static_assert(std::is_trivially_copyable_v<Op>);
 // formats: never renumber, only append.
 enum class ResultCode : uint16_t {
   kOk = 0,
-  kLinkedOpFailed = 1,       // another op of the same chain failed
-  kLinkedChainOpen = 2,      // the batch's last op carries kOpFlagLinked
-  kLinkedChainTooLong = 3,   // more ops in one chain than kChainOpsMax
+  kLinkedOpFailed = 1,      // another op of the same chain failed
+  kLinkedChainOpen = 2,     // the batch's last op carries kOpFlagLinked
+  kLinkedChainTooLong = 3,  // more ops in one chain than kChainOpsMax
   kOpIdZero = 4,
   kAccountIdZero = 5,
   kInvalidKind = 6,
-  kInvalidFlags = 7,         // unknown flag bits, or flags/fields disagree
-  kInvalidField = 8,         // a field that must be zero for this kind is not
+  kInvalidFlags = 7,  // unknown flag bits, or flags/fields disagree
+  kInvalidField = 8,  // a field that must be zero for this kind is not
   kAmountZero = 9,
   kSameAccount = 10,
   kCurrencyZero = 11,
@@ -125,12 +125,12 @@ static_assert(sizeof(OpResult) == 24);
 struct AccountInfo {
   uint64_t id = 0;  // 0: not found
   int64_t balance = 0;
-  uint64_t held = 0;              // reserved by open holds
-  uint64_t overdraft_limit = 0;   // balance floor is -overdraft_limit
-  uint64_t balance_cap = 0;       // 0: no cap
+  uint64_t held = 0;             // reserved by open holds
+  uint64_t overdraft_limit = 0;  // balance floor is -overdraft_limit
+  uint64_t balance_cap = 0;      // 0: no cap
   uint32_t currency = 0;
-  uint32_t flags = 0;             // kAccountFlag*
-  uint32_t history_count = 0;     // entries ever written for this account
+  uint32_t flags = 0;          // kAccountFlag*
+  uint32_t history_count = 0;  // entries ever written for this account
   uint32_t reserved = 0;
   int64_t available() const { return balance - static_cast<int64_t>(held); }
 };
@@ -152,7 +152,7 @@ std::string_view EntryKindName(EntryKind kind);
 
 // One applied mutation of one account.
 struct HistoryEntry {
-  uint64_t seq = 0;        // ledger sequence number of the op
+  uint64_t seq = 0;  // ledger sequence number of the op
   uint64_t op_id = 0;
   uint64_t account_id = 0;
   uint64_t other_account_id = 0;  // counterparty of a transfer or capture
@@ -161,9 +161,9 @@ struct HistoryEntry {
   int64_t balance_after = 0;
   uint64_t held_after = 0;
   uint64_t user_data = 0;
-  uint64_t timestamp_ns = 0;      // engine-assigned time of the op
+  uint64_t timestamp_ns = 0;  // engine-assigned time of the op
   uint32_t reason = 0;
-  uint32_t number = 0;            // 1-based per-account entry number
+  uint32_t number = 0;  // 1-based per-account entry number
   EntryKind kind = EntryKind::kCredit;
   uint8_t reserved[7] = {};
 };

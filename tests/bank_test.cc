@@ -34,7 +34,8 @@ TEST(BankInvariantStress, RandomTransfersAcrossFourShards) {
     std::vector<Op> setup;
     for (uint64_t id : ids) setup.push_back(CreateAccount(id));
     for (uint64_t id : ids) setup.push_back(Credit(id, kInitial));
-    for (const OpResult& r : e->Apply(setup)) ASSERT_EQ(r.code, ResultCode::kOk);
+    for (const OpResult& r : e->Apply(setup))
+      ASSERT_EQ(r.code, ResultCode::kOk);
   }
   const int64_t total = kInitial * kAccounts;
   std::vector<int64_t> expected(kAccounts, kInitial);

@@ -69,11 +69,10 @@ void ExpectUnchanged(const Snapshot& before, const Snapshot& after) {
 
 std::unique_ptr<Engine> SetUpShop(const Layout& l) {
   auto e = MakeEngine(kShards);
-  for (const OpResult& r :
-       e->Apply({CreateAccount(l.player_gems, kGems),
-                 CreateAccount(l.shop_gems, kGems),
-                 CreateAccount(l.player_items, kItems),
-                 Credit(l.player_gems, 200)})) {
+  for (const OpResult& r : e->Apply({CreateAccount(l.player_gems, kGems),
+                                     CreateAccount(l.shop_gems, kGems),
+                                     CreateAccount(l.player_items, kItems),
+                                     Credit(l.player_gems, 200)})) {
     EXPECT_EQ(r.code, ResultCode::kOk);
   }
   return e;
@@ -136,8 +135,8 @@ TEST_P(ChainLayouts, FailingFirstOrMiddleOp) {
   const Snapshot before = Take(*e, l);
   // First op fails: not enough gems.
   std::vector<OpResult> r =
-      e->Apply({Linked(Debit(l.player_gems, 201)), Linked(Credit(l.shop_gems, 201)),
-                Credit(l.player_items, 1)});
+      e->Apply({Linked(Debit(l.player_gems, 201)),
+                Linked(Credit(l.shop_gems, 201)), Credit(l.player_items, 1)});
   ASSERT_EQ(r.size(), 3u);
   EXPECT_EQ(r[0].code, ResultCode::kInsufficientFunds);
   EXPECT_EQ(r[1].code, ResultCode::kLinkedOpFailed);
@@ -162,8 +161,7 @@ TEST_P(ChainLayouts, FailingFirstOrMiddleOp) {
   EXPECT_EQ(r[1].code, ResultCode::kLinkedOpFailed);
   EXPECT_EQ(r[2].code, ResultCode::kAccountNotFound);
   ExpectUnchanged(before, Take(*e, l));
-  r = e->Apply({Linked(Credit(l.player_gems, 100)),
-                Debit(l.player_gems, 250)});
+  r = e->Apply({Linked(Credit(l.player_gems, 100)), Debit(l.player_gems, 250)});
   EXPECT_EQ(r[0].code, ResultCode::kOk);
   EXPECT_EQ(r[1].code, ResultCode::kOk);
   EXPECT_EQ(r[1].balance_after, 50);
@@ -204,7 +202,8 @@ TEST_P(ChainLayouts, HoldAndCaptureInOneChain) {
   auto e = SetUpShop(l);
   const Op hold = Hold(l.player_gems, 80);
   std::vector<OpResult> r =
-      e->Apply({Linked(hold), Linked(Capture(l.player_gems, hold.op_id, l.shop_gems, 50)),
+      e->Apply({Linked(hold),
+                Linked(Capture(l.player_gems, hold.op_id, l.shop_gems, 50)),
                 Credit(l.player_items, 2)});
   for (const OpResult& x : r) EXPECT_EQ(x.code, ResultCode::kOk) << Describe(x);
   AccountInfo a = Account(*e, l.player_gems);
@@ -267,7 +266,8 @@ TEST(ChainConcurrency, AllOrNothingUnderLoad) {
       Planned c;
       c.kind = static_cast<Kind>(rng() % 3);
       c.player = static_cast<int>(rng() % kPlayers);
-      c.other = static_cast<int>((c.player + 1 + rng() % (kPlayers - 1)) % kPlayers);
+      c.other =
+          static_cast<int>((c.player + 1 + rng() % (kPlayers - 1)) % kPlayers);
       switch (c.kind) {
         case kBuy:  // fails only when the player is out of gems
           c.ops = {Linked(Debit(gems[c.player], kPrice)),
@@ -275,8 +275,8 @@ TEST(ChainConcurrency, AllOrNothingUnderLoad) {
           break;
         case kBuyThenFail:  // always fails at its last op
           c.ops = {Linked(Debit(gems[c.player], kPrice)),
-                   Linked(Credit(shop, kPrice)), Linked(Credit(items[c.player], 1)),
-                   Credit(missing, 1)};
+                   Linked(Credit(shop, kPrice)),
+                   Linked(Credit(items[c.player], 1)), Credit(missing, 1)};
           break;
         case kGift:  // player gives an item and 5 gems to another player
           c.ops = {Linked(Transfer(gems[c.player], gems[c.other], 5)),

@@ -31,8 +31,7 @@ struct ToolRun {
 
 ToolRun RunTool(const std::string& args) {
   ToolRun run;
-  const std::string command =
-      absl::StrCat(COFFER_WAL_TOOL, " ", args, " 2>&1");
+  const std::string command = absl::StrCat(COFFER_WAL_TOOL, " ", args, " 2>&1");
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return run;
   char buf[4096];
@@ -165,7 +164,8 @@ TEST_F(CofferWalTool, DumpAndHistoryFilterByAccount) {
             static_cast<int>(account7_entries_))
       << history.output;
 
-  const ToolRun missing = RunTool(absl::StrCat("history 999 --data_dir=", dir_));
+  const ToolRun missing =
+      RunTool(absl::StrCat("history 999 --data_dir=", dir_));
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.output.find("999"), std::string::npos) << missing.output;
 }

@@ -27,7 +27,8 @@ void NoNegativeBalance(uint32_t shards) {
 
   std::vector<std::vector<Op>> ops(kThreads);
   for (auto& list : ops) {
-    for (int i = 0; i < kDebitsPerThread; ++i) list.push_back(Debit(kAccount, 1));
+    for (int i = 0; i < kDebitsPerThread; ++i)
+      list.push_back(Debit(kAccount, 1));
   }
   std::vector<std::vector<OpResult>> results(kThreads);
   std::latch start(kThreads);

@@ -67,7 +67,8 @@ TEST(ExactlyOnce, WindowBoundIsExact) {
     Op zero = Credit(kOther, 1);
     zero.op_id = 0;
     EXPECT_EQ(Code(*e, zero), ResultCode::kOpIdZero);
-    EXPECT_EQ(Code(*e, Linked(Credit(kOther, 1))), ResultCode::kLinkedChainOpen);
+    EXPECT_EQ(Code(*e, Linked(Credit(kOther, 1))),
+              ResultCode::kLinkedChainOpen);
     Op reused = others[5];
     reused.amount += 1;
     EXPECT_EQ(Code(*e, reused), ResultCode::kOpIdReusedWithDifferentFields);
@@ -114,7 +115,8 @@ TEST(ExactlyOnce, WindowCountsEveryOpOfAChain) {
   const Op a = Credit(1, 5);
   ASSERT_EQ(Code(*e, a), ResultCode::kOk);
   std::vector<Op> chain;
-  for (uint32_t i = 0; i + 1 < kWindow - 1; ++i) chain.push_back(Linked(Credit(2, 1)));
+  for (uint32_t i = 0; i + 1 < kWindow - 1; ++i)
+    chain.push_back(Linked(Credit(2, 1)));
   chain.push_back(Credit(2, 1));  // 63 ops after `a`
   for (const OpResult& r : e->Apply(chain)) ASSERT_EQ(r.code, ResultCode::kOk);
   EXPECT_TRUE(e->Apply({a})[0].duplicate());

@@ -105,7 +105,8 @@ TEST(HistoryTest, RingKeepsOnlyNewestEntries) {
   for (int page = 0; page < 10; ++page) {
     Request r = HistoryPage(*e, kAccount, before, 20);
     sizes.push_back(r.history.size());
-    for (const HistoryEntry& h : r.history) EXPECT_EQ(h.number, expected_number--);
+    for (const HistoryEntry& h : r.history)
+      EXPECT_EQ(h.number, expected_number--);
     if (r.history_next_before == 0) break;
     before = r.history_next_before;
   }
@@ -162,7 +163,8 @@ TEST(HistoryTest, TransferEntriesAndRequestReuse) {
   EXPECT_EQ(r.history[0].amount, 40);
   EXPECT_EQ(r.history[0].other_account_id, 1u);
   EXPECT_EQ(r.history[0].seq, tr.seq);
-  EXPECT_EQ(r.history[0].timestamp_ns, HistoryPage(*e, 1, 0, 1).history[0].timestamp_ns);
+  EXPECT_EQ(r.history[0].timestamp_ns,
+            HistoryPage(*e, 1, 0, 1).history[0].timestamp_ns);
   EXPECT_EQ(r.history[1].kind, EntryKind::kCreate);
 }
 

@@ -39,7 +39,8 @@ TEST(HoldsTest, HoldCaptureReleaseLifecycle) {
   EXPECT_EQ(Balance(*e, kPlayer), 500);
 
   // Capture 60 of the 100: the other 40 return to the available balance.
-  const OpResult captured = e->Apply({Capture(kPlayer, hold.op_id, kShop, 60)})[0];
+  const OpResult captured =
+      e->Apply({Capture(kPlayer, hold.op_id, kShop, 60)})[0];
   ASSERT_EQ(captured.code, ResultCode::kOk);
   EXPECT_EQ(captured.balance_after, 440);
   a = Account(*e, kPlayer);
@@ -310,9 +311,11 @@ TEST(HoldsRace, ConcurrentCapturesOfOneHold) {
   auto e = MakeEngine(kShards);
   const uint64_t player = IdOnShard(0, kShards, 500);
   std::vector<uint64_t> shops;
-  for (uint32_t s = 0; s < kShards; ++s) shops.push_back(IdOnShard(s, kShards, 600));
+  for (uint32_t s = 0; s < kShards; ++s)
+    shops.push_back(IdOnShard(s, kShards, 600));
   ASSERT_EQ(Code(*e, CreateAccount(player)), ResultCode::kOk);
-  for (uint64_t shop : shops) ASSERT_EQ(Code(*e, CreateAccount(shop)), ResultCode::kOk);
+  for (uint64_t shop : shops)
+    ASSERT_EQ(Code(*e, CreateAccount(shop)), ResultCode::kOk);
   ASSERT_EQ(Code(*e, Credit(player, 1000)), ResultCode::kOk);
 
   for (int round = 0; round < 3; ++round) {
@@ -320,9 +323,9 @@ TEST(HoldsRace, ConcurrentCapturesOfOneHold) {
     ASSERT_EQ(Code(*e, hold), ResultCode::kOk);
     std::vector<Op> ops;
     for (int t = 0; t < kThreads; ++t) {
-      ops.push_back(t % 5 == 4 ? Release(player, hold.op_id)
-                               : Capture(player, hold.op_id,
-                                         shops[t % kShards], 100));
+      ops.push_back(t % 5 == 4
+                        ? Release(player, hold.op_id)
+                        : Capture(player, hold.op_id, shops[t % kShards], 100));
     }
     std::vector<ResultCode> codes(kThreads);
     std::latch start(kThreads);

@@ -28,8 +28,8 @@ constexpr uint64_t kFunding = 1'000'000;
 constexpr uint64_t kFirstAccount = 1;
 
 std::string FreshDir(const std::string& name) {
-  fs::path dir = fs::path(::testing::TempDir()) /
-                 (name + "-" + std::to_string(getpid()));
+  fs::path dir =
+      fs::path(::testing::TempDir()) / (name + "-" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
@@ -97,7 +97,8 @@ void WriteAll(int fd, const void* data, size_t n) {
         // One write per request (< PIPE_BUF, so atomic): a linked pair's
         // acks never interleave with other threads' or get split by a kill.
         Ack acks[3];
-        for (size_t i = 0; i < ops.size(); ++i) acks[i] = Ack{ops[i], results[i]};
+        for (size_t i = 0; i < ops.size(); ++i)
+          acks[i] = Ack{ops[i], results[i]};
         WriteAll(ack_fd, acks, sizeof(Ack) * ops.size());
       }
     });
@@ -152,8 +153,8 @@ void ExpectAcksPresent(Engine& e, const std::vector<Ack>& acks) {
     ASSERT_EQ(again.size(), ops.size());
     for (size_t k = 0; k < ops.size(); ++k) {
       const OpResult& before = acks[i + k].result;
-      ASSERT_TRUE(again[k].duplicate()) << "acknowledged op " << ops[k].op_id
-                                        << " was lost";
+      ASSERT_TRUE(again[k].duplicate())
+          << "acknowledged op " << ops[k].op_id << " was lost";
       ASSERT_EQ(again[k].code, before.code) << ops[k].op_id;
       ASSERT_EQ(again[k].seq, before.seq) << ops[k].op_id;
       ASSERT_EQ(again[k].balance_after, before.balance_after) << ops[k].op_id;
@@ -291,7 +292,8 @@ TEST(RecoveryTest, NoAnswerBeforeTheSyncThatCoversIt) {
   write.on_complete = [&](Request&) { write_answered = true; };
   ASSERT_EQ(e.Submit(&write), SubmitResult::kAccepted);
   // Wait (bounded) until the log thread is inside the blocked sync.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (!storage.sync_waiting()) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline);
     std::this_thread::yield();

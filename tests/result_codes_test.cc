@@ -31,11 +31,10 @@ class CodeChecker {
   // Applies `ops` as one request and expects exactly `want`. When no op
   // succeeds, the digest and the accounts in `watch` must be unchanged
   // (including their history counts: a refusal writes no history).
-  std::vector<OpResult> Expect(const std::vector<Op>& ops,
-                               const std::vector<ResultCode>& want,
-                               const std::vector<uint64_t>& watch = {},
-                               std::source_location loc =
-                                   std::source_location::current()) {
+  std::vector<OpResult> Expect(
+      const std::vector<Op>& ops, const std::vector<ResultCode>& want,
+      const std::vector<uint64_t>& watch = {},
+      std::source_location loc = std::source_location::current()) {
     SCOPED_TRACE(::testing::Message() << "checked at line " << loc.line());
     const StateDigest digest_before = e_.Digest();
     const std::vector<AccountInfo> before =
@@ -51,12 +50,17 @@ class CodeChecker {
       any_ok |= results[i].ok();
     }
     if (!any_ok) {
-      EXPECT_EQ(e_.Digest(), digest_before) << "a refused request changed state";
+      EXPECT_EQ(e_.Digest(), digest_before)
+          << "a refused request changed state";
       if (!watch.empty()) {
         const std::vector<AccountInfo> after = e_.Lookup(watch);
         for (size_t i = 0; i < watch.size(); ++i) {
           EXPECT_TRUE(SameAccountState(before[i], after[i]))
-              << "account " << watch[i] << " changed by a refused request: balance " << before[i].balance << "->" << after[i].balance << " held " << before[i].held << "->" << after[i].held << " history " << before[i].history_count << "->" << after[i].history_count;
+              << "account " << watch[i]
+              << " changed by a refused request: balance " << before[i].balance
+              << "->" << after[i].balance << " held " << before[i].held << "->"
+              << after[i].held << " history " << before[i].history_count << "->"
+              << after[i].history_count;
         }
       }
     }
@@ -77,13 +81,13 @@ class CodeChecker {
 };
 
 // Account ids used below (currency 1 unless noted).
-constexpr uint64_t kA = 11;        // main account, funded
-constexpr uint64_t kB = 12;        // second account
-constexpr uint64_t kGems = 13;     // currency 2
-constexpr uint64_t kCapped = 14;   // cap 100
-constexpr uint64_t kHouse = 15;    // overdraft 500
-constexpr uint64_t kBig = 16;      // near INT64_MAX
-constexpr uint64_t kMissing = 999; // never created
+constexpr uint64_t kA = 11;         // main account, funded
+constexpr uint64_t kB = 12;         // second account
+constexpr uint64_t kGems = 13;      // currency 2
+constexpr uint64_t kCapped = 14;    // cap 100
+constexpr uint64_t kHouse = 15;     // overdraft 500
+constexpr uint64_t kBig = 16;       // near INT64_MAX
+constexpr uint64_t kMissing = 999;  // never created
 
 TEST(ResultCodes, EveryCodeIsTriggered) {
   ManualClock clock;
@@ -116,8 +120,8 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
 
   // --- linked_chain_open ----------------------------------------------------
   {
-    OpResult r = c.Expect1(Linked(Credit(kA, 5)), ResultCode::kLinkedChainOpen,
-                           all);
+    OpResult r =
+        c.Expect1(Linked(Credit(kA, 5)), ResultCode::kLinkedChainOpen, all);
     EXPECT_EQ(r.seq, 0u);
     c.Expect({Linked(Credit(kA, 5)), Linked(Credit(kB, 5))},
              {ResultCode::kLinkedChainOpen, ResultCode::kLinkedChainOpen}, all);
@@ -132,7 +136,8 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
   // --- linked_chain_too_long (and the longest chain that is accepted) -----
   {
     std::vector<Op> chain;
-    for (uint32_t i = 0; i < kChainOpsMax; ++i) chain.push_back(Linked(Credit(kB, 1)));
+    for (uint32_t i = 0; i < kChainOpsMax; ++i)
+      chain.push_back(Linked(Credit(kB, 1)));
     chain.push_back(Credit(kB, 1));  // kChainOpsMax + 1 ops
     std::vector<ResultCode> want(chain.size(), ResultCode::kLinkedOpFailed);
     want[0] = ResultCode::kLinkedChainTooLong;
@@ -145,7 +150,8 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
     c.Expect1(Debit(kB, kChainOpsMax), ResultCode::kOk);
   }
 
-  // --- op_id_zero -------------------------------------------------------------
+  // --- op_id_zero
+  // -------------------------------------------------------------
   {
     Op op = Credit(kA, 5);
     op.op_id = 0;
@@ -154,21 +160,24 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
              {ResultCode::kLinkedOpFailed, ResultCode::kOpIdZero}, all);
   }
 
-  // --- account_id_zero --------------------------------------------------------
+  // --- account_id_zero
+  // --------------------------------------------------------
   c.Expect1(Credit(0, 5), ResultCode::kAccountIdZero, all);
   c.Expect1(Debit(0, 5), ResultCode::kAccountIdZero, all);
   c.Expect1(Transfer(kA, 0, 5), ResultCode::kAccountIdZero, all);
   c.Expect1(Transfer(0, kA, 5), ResultCode::kAccountIdZero, all);
   c.Expect1(CreateAccount(0), ResultCode::kAccountIdZero, all);
 
-  // --- invalid_kind -----------------------------------------------------------
+  // --- invalid_kind
+  // -----------------------------------------------------------
   for (uint8_t kind : {uint8_t{0}, uint8_t{8}, uint8_t{99}, uint8_t{255}}) {
     Op op = Credit(kA, 5);
     op.kind = static_cast<OpKind>(kind);
     c.Expect1(op, ResultCode::kInvalidKind, all);
   }
 
-  // --- invalid_flags ----------------------------------------------------------
+  // --- invalid_flags
+  // ----------------------------------------------------------
   {
     Op op = Credit(kA, 5);
     op.flags = 1u << 3;  // unknown op flag
@@ -195,7 +204,8 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
     EXPECT_EQ(Account(*e, 20).id, 0u);
   }
 
-  // --- invalid_field ----------------------------------------------------------
+  // --- invalid_field
+  // ----------------------------------------------------------
   {
     Op op = Debit(kA, 5);
     op.aux = 1;
@@ -220,27 +230,32 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
     c.Expect1(op, ResultCode::kInvalidField, all);
   }
 
-  // --- amount_zero --------------------------------------------------------------
+  // --- amount_zero
+  // --------------------------------------------------------------
   c.Expect1(Credit(kA, 0), ResultCode::kAmountZero, all);
   c.Expect1(Debit(kA, 0), ResultCode::kAmountZero, all);
   c.Expect1(Transfer(kA, kB, 0), ResultCode::kAmountZero, all);
   c.Expect1(Hold(kA, 0), ResultCode::kAmountZero, all);
 
-  // --- same_account -------------------------------------------------------------
+  // --- same_account
+  // -------------------------------------------------------------
   c.Expect1(Transfer(kA, kA, 5), ResultCode::kSameAccount, all);
 
-  // --- currency_zero ------------------------------------------------------------
+  // --- currency_zero
+  // ------------------------------------------------------------
   c.Expect1(CreateAccount(20, /*currency=*/0), ResultCode::kCurrencyZero, all);
   EXPECT_EQ(Account(*e, 20).id, 0u);
 
-  // --- account_not_found ----------------------------------------------------------
+  // --- account_not_found
+  // ----------------------------------------------------------
   c.Expect1(Credit(kMissing, 5), ResultCode::kAccountNotFound, all);
   c.Expect1(Debit(kMissing, 5), ResultCode::kAccountNotFound, all);
   c.Expect1(Transfer(kA, kMissing, 5), ResultCode::kAccountNotFound, all);
   c.Expect1(Transfer(kMissing, kA, 5), ResultCode::kAccountNotFound, all);
   c.Expect1(Hold(kMissing, 5), ResultCode::kAccountNotFound, all);
 
-  // --- account_exists / account_exists_with_different_fields -----------------------
+  // --- account_exists / account_exists_with_different_fields
+  // -----------------------
   c.Expect1(CreateAccount(kA), ResultCode::kAccountExists, all);
   c.Expect1(CreateAccount(kCapped, 1, 0, 100), ResultCode::kAccountExists, all);
   c.Expect1(CreateAccount(kHouse, 1, 500), ResultCode::kAccountExists, all);
@@ -254,7 +269,8 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
             ResultCode::kAccountExistsWithDifferentFields, all);
   EXPECT_EQ(Balance(*e, kA), 1000);  // recreating did not reset it
 
-  // --- currency_mismatch ------------------------------------------------------------
+  // --- currency_mismatch
+  // ------------------------------------------------------------
   c.Expect1(Transfer(kA, kGems, 5), ResultCode::kCurrencyMismatch, all);
   c.Expect1(Transfer(kGems, kA, 5), ResultCode::kCurrencyMismatch, all);
   c.Expect1(WithCurrency(Debit(kA, 5), 2), ResultCode::kCurrencyMismatch, all);
@@ -268,9 +284,11 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
                 .balance_after,
             45);
 
-  // --- insufficient_funds -------------------------------------------------------------
+  // --- insufficient_funds
+  // -------------------------------------------------------------
   {
-    OpResult r = c.Expect1(Debit(kA, 1001), ResultCode::kInsufficientFunds, all);
+    OpResult r =
+        c.Expect1(Debit(kA, 1001), ResultCode::kInsufficientFunds, all);
     EXPECT_EQ(r.balance_after, 1000);  // refused: the current balance
     EXPECT_NE(r.seq, 0u);              // refused after ordering
     c.Expect1(Transfer(kA, kB, 1001), ResultCode::kInsufficientFunds, all);
@@ -282,14 +300,16 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
     c.Expect1(Credit(kHouse, 500), ResultCode::kOk);
   }
 
-  // --- balance_cap_exceeded -------------------------------------------------------------
+  // --- balance_cap_exceeded
+  // -------------------------------------------------------------
   c.Expect1(Credit(kCapped, 101), ResultCode::kBalanceCapExceeded, all);
   c.Expect1(Credit(kCapped, 100), ResultCode::kOk);
   c.Expect1(Credit(kCapped, 1), ResultCode::kBalanceCapExceeded, all);
   c.Expect1(Transfer(kA, kCapped, 1), ResultCode::kBalanceCapExceeded, all);
   c.Expect1(Debit(kCapped, 100), ResultCode::kOk);
 
-  // --- overflow ---------------------------------------------------------------------------
+  // --- overflow
+  // ---------------------------------------------------------------------------
   EXPECT_EQ(c.Expect1(Credit(kBig, kInt64Max), ResultCode::kOk).balance_after,
             std::numeric_limits<int64_t>::max());
   c.Expect1(Credit(kBig, 1), ResultCode::kOverflow, all);
@@ -301,7 +321,8 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
   c.Expect1(Hold(kA, 5, std::numeric_limits<uint64_t>::max()),
             ResultCode::kOverflow, all);
 
-  // --- overdraft_limit_too_large ------------------------------------------------------------
+  // --- overdraft_limit_too_large
+  // ------------------------------------------------------------
   c.Expect1(CreateAccount(20, 1, kInt64Max + 1),
             ResultCode::kOverdraftLimitTooLarge, all);
   c.Expect1(CreateAccount(20, 1, 0, kInt64Max + 1),
@@ -312,7 +333,8 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
   // The largest allowed limit is accepted.
   c.Expect1(CreateAccount(21, 1, kInt64Max), ResultCode::kOk);
 
-  // --- holds: hold_not_found, capture_exceeds_hold, hold_already_closed -----------------------
+  // --- holds: hold_not_found, capture_exceeds_hold, hold_already_closed
+  // -----------------------
   {
     const Op hold = Hold(kA, 100);
     c.Expect1(hold, ResultCode::kOk);
@@ -348,7 +370,8 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
     EXPECT_EQ(Account(*e, kA).held, 0u);
   }
 
-  // --- hold_expired (manual clock) ---------------------------------------------------
+  // --- hold_expired (manual clock)
+  // ---------------------------------------------------
   {
     const Op hold = Hold(kA, 50, /*timeout_ms=*/1000);
     c.Expect1(hold, ResultCode::kOk);
@@ -372,16 +395,17 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
     c.Expect1(Capture(kA, hold.op_id, kB, 0), ResultCode::kHoldExpired, all);
   }
 
-  // --- op_id_reused_with_different_fields ------------------------------------------------
+  // --- op_id_reused_with_different_fields
+  // ------------------------------------------------
   {
     Op debit = Debit(kA, 10);
     c.Expect1(debit, ResultCode::kOk);
     const int64_t after = Balance(*e, kA);
     Op changed = debit;
     changed.amount = 11;
-    EXPECT_EQ(c.Expect1(changed, ResultCode::kOpIdReusedWithDifferentFields, all)
-                  .seq,
-              0u);
+    EXPECT_EQ(
+        c.Expect1(changed, ResultCode::kOpIdReusedWithDifferentFields, all).seq,
+        0u);
     changed = debit;
     changed.user_data = 1;  // any field counts
     c.Expect1(changed, ResultCode::kOpIdReusedWithDifferentFields, all);
@@ -396,19 +420,21 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
     EXPECT_EQ(Balance(*e, kA), after);
   }
 
-  // --- linked_op_failed -------------------------------------------------------------------
+  // --- linked_op_failed
+  // -------------------------------------------------------------------
   {
-    auto rs = c.Expect({Linked(Debit(kA, 5)), Linked(Credit(kB, 5)),
-                        Credit(kMissing, 1)},
-                       {ResultCode::kLinkedOpFailed, ResultCode::kLinkedOpFailed,
-                        ResultCode::kAccountNotFound},
-                       all);
+    auto rs = c.Expect(
+        {Linked(Debit(kA, 5)), Linked(Credit(kB, 5)), Credit(kMissing, 1)},
+        {ResultCode::kLinkedOpFailed, ResultCode::kLinkedOpFailed,
+         ResultCode::kAccountNotFound},
+        all);
     // Refused chain ops report the unchanged balances.
     EXPECT_EQ(rs[0].balance_after, Balance(*e, kA));
     EXPECT_EQ(rs[1].balance_after, Balance(*e, kB));
   }
 
-  // --- every code was seen ----------------------------------------------------------------
+  // --- every code was seen
+  // ----------------------------------------------------------------
   for (uint16_t code = 0; code <= kResultCodeMax; ++code) {
     EXPECT_TRUE(c.seen().count(code))
         << "never triggered: " << ResultCodeName(static_cast<ResultCode>(code));
@@ -428,7 +454,8 @@ TEST(ResultCodes, RefusedBeforeOrderingHaveNoSeq) {
   Op zero = Credit(1, 1);
   zero.op_id = 0;
   std::vector<Op> too_long;
-  for (uint32_t i = 0; i <= kChainOpsMax; ++i) too_long.push_back(Linked(Credit(1, 1)));
+  for (uint32_t i = 0; i <= kChainOpsMax; ++i)
+    too_long.push_back(Linked(Credit(1, 1)));
   too_long.back().flags = 0;
   for (const std::vector<Op>& ops :
        {std::vector<Op>{zero}, std::vector<Op>{Linked(Credit(1, 1))},

@@ -112,7 +112,9 @@ inline std::unique_ptr<Engine> MakeEngine(uint32_t shards,
   return std::move(engine).value();
 }
 
-inline ResultCode Code(Engine& e, const Op& op) { return e.Apply({op})[0].code; }
+inline ResultCode Code(Engine& e, const Op& op) {
+  return e.Apply({op})[0].code;
+}
 
 inline AccountInfo Account(Engine& e, uint64_t id) { return e.Lookup({id})[0]; }
 
@@ -167,7 +169,9 @@ inline std::vector<HistoryEntry> AllHistory(Engine& e, uint64_t account) {
   return all;
 }
 
-inline int64_t Balance(Engine& e, uint64_t id) { return Account(e, id).balance; }
+inline int64_t Balance(Engine& e, uint64_t id) {
+  return Account(e, id).balance;
+}
 
 inline std::string Describe(const OpResult& r) {
   return std::string(ResultCodeName(r.code)) +

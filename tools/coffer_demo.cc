@@ -33,8 +33,7 @@ using coffer::ResultCode;
 
 std::atomic<uint64_t> next_op_id{1};
 
-Op MakeOp(OpKind kind, uint64_t account, uint64_t amount,
-          uint64_t other = 0) {
+Op MakeOp(OpKind kind, uint64_t account, uint64_t amount, uint64_t other = 0) {
   Op op;
   op.op_id = next_op_id.fetch_add(1);
   op.kind = kind;
@@ -129,8 +128,8 @@ void BuyItemChain(coffer::Engine& e) {
       "   -> gems %" PRId64 ", shop %" PRId64 ", tokens %" PRId64 "\n",
       std::string(coffer::ResultCodeName(first[0].code)).c_str(),
       std::string(coffer::ResultCodeName(second[0].code)).c_str(),
-      std::string(coffer::ResultCodeName(second[1].code)).c_str(),
-      a[0].balance, a[1].balance, a[2].balance);
+      std::string(coffer::ResultCodeName(second[1].code)).c_str(), a[0].balance,
+      a[1].balance, a[2].balance);
   Check(a[0].balance == 70 && a[1].balance == 50 && a[2].balance == 1,
         "the refused chain leaves nothing behind");
 }
@@ -170,9 +169,9 @@ void TransferBurst(coffer::Engine& e) {
     });
   }
   for (auto& t : threads) t.join();
-  const double secs = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - t0)
-                          .count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   std::vector<uint64_t> ids;
   for (uint32_t k = 0; k < accounts; ++k) ids.push_back(base + k);
   int64_t sum = 0;
@@ -191,9 +190,8 @@ void TransferBurst(coffer::Engine& e) {
       "   -> %.0f transfers/s (one call waits for its answer: see "
       "bench/ for pipelined figures), %" PRIu64 " applied, %" PRIu64
       " shard-side cross-shard runs\n"
-      "   -> total %" PRId64 " (expected %" PRIu64
-      "), digest %016" PRIx64 "%016" PRIx64 " (was %016" PRIx64 "%016" PRIx64
-      ")\n",
+      "   -> total %" PRId64 " (expected %" PRIu64 "), digest %016" PRIx64
+      "%016" PRIx64 " (was %016" PRIx64 "%016" PRIx64 ")\n",
       total, accounts, e.shard_count(), batch, total / secs, ok.load(), multi,
       sum, uint64_t{accounts} * funding, after.hi, after.lo, before.hi,
       before.lo);

@@ -147,24 +147,25 @@ bool Matches(const Op& op) {
 void PrintOp(uint64_t seq, uint64_t ts, const Op& op) {
   const std::string kind(coffer::OpKindName(op.kind));
   if (absl::GetFlag(FLAGS_json)) {
-    std::printf(
-        "{\"seq\":%" PRIu64 ",\"timestamp_ns\":%" PRIu64 ",\"kind\":\"%s\","
-        "\"op_id\":%" PRIu64 ",\"account_id\":%" PRIu64
-        ",\"other_account_id\":%" PRIu64 ",\"amount\":%" PRIu64
-        ",\"aux\":%" PRIu64 ",\"currency\":%u,\"account_flags\":%u,"
-        "\"reason\":%u,\"user_data\":%" PRIu64 ",\"linked\":%s}\n",
-        seq, ts, kind.c_str(), op.op_id, op.account_id, op.other_account_id,
-        op.amount, op.aux, op.currency, op.account_flags, op.reason,
-        op.user_data, (op.flags & coffer::kOpFlagLinked) ? "true" : "false");
-  } else {
-    std::printf("seq %" PRIu64 " ts %" PRIu64 " %-14s op %" PRIu64
-                " account %" PRIu64 " other %" PRIu64 " amount %" PRIu64
-                " aux %" PRIu64 " currency %u reason %u user_data %" PRIu64
-                "%s\n",
+    std::printf("{\"seq\":%" PRIu64 ",\"timestamp_ns\":%" PRIu64
+                ",\"kind\":\"%s\","
+                "\"op_id\":%" PRIu64 ",\"account_id\":%" PRIu64
+                ",\"other_account_id\":%" PRIu64 ",\"amount\":%" PRIu64
+                ",\"aux\":%" PRIu64
+                ",\"currency\":%u,\"account_flags\":%u,"
+                "\"reason\":%u,\"user_data\":%" PRIu64 ",\"linked\":%s}\n",
                 seq, ts, kind.c_str(), op.op_id, op.account_id,
-                op.other_account_id, op.amount, op.aux, op.currency, op.reason,
-                op.user_data,
-                (op.flags & coffer::kOpFlagLinked) ? " linked" : "");
+                op.other_account_id, op.amount, op.aux, op.currency,
+                op.account_flags, op.reason, op.user_data,
+                (op.flags & coffer::kOpFlagLinked) ? "true" : "false");
+  } else {
+    std::printf(
+        "seq %" PRIu64 " ts %" PRIu64 " %-14s op %" PRIu64 " account %" PRIu64
+        " other %" PRIu64 " amount %" PRIu64 " aux %" PRIu64
+        " currency %u reason %u user_data %" PRIu64 "%s\n",
+        seq, ts, kind.c_str(), op.op_id, op.account_id, op.other_account_id,
+        op.amount, op.aux, op.currency, op.reason, op.user_data,
+        (op.flags & coffer::kOpFlagLinked) ? " linked" : "");
   }
 }
 
@@ -232,7 +233,8 @@ int Replay(const std::string& dir) {
               " log records (%" PRIu64 " ops) in %.2f s\n",
               dir.c_str(), rec.snapshot_seq, rec.log_records, rec.log_ops,
               rec.seconds);
-  for (const std::string& note : rec.notes) std::printf("note: %s\n", note.c_str());
+  for (const std::string& note : rec.notes)
+    std::printf("note: %s\n", note.c_str());
   std::printf("last seq %" PRIu64 ", %" PRIu64 " accounts, %" PRIu64
               " open holds\n",
               rec.last_seq, digest.digest.accounts, digest.digest.holds);
@@ -273,12 +275,11 @@ int History(const std::string& dir, uint64_t account) {
       }
     }
     std::sort(firsts.begin(), firsts.end());
-    complete = !firsts.empty() &&
-               firsts.front() == "wal-00000000000000000001.log";
+    complete =
+        !firsts.empty() && firsts.front() == "wal-00000000000000000001.log";
     if (complete) source = scratch;
   }
-  auto engine =
-      OpenReadOnly(source, absl::GetFlag(FLAGS_max_history_entries));
+  auto engine = OpenReadOnly(source, absl::GetFlag(FLAGS_max_history_entries));
   std::error_code ec;
   fs::remove_all(scratch, ec);
   if (!engine.ok()) return Fail(std::string(engine.status().message()));
@@ -302,7 +303,8 @@ int History(const std::string& dir, uint64_t account) {
       any = true;
       const std::string kind(coffer::EntryKindName(e.kind));
       if (absl::GetFlag(FLAGS_json)) {
-        std::printf("{\"number\":%u,\"seq\":%" PRIu64 ",\"kind\":\"%s\","
+        std::printf("{\"number\":%u,\"seq\":%" PRIu64
+                    ",\"kind\":\"%s\","
                     "\"op_id\":%" PRIu64 ",\"amount\":%" PRId64
                     ",\"held_delta\":%" PRId64 ",\"balance_after\":%" PRId64
                     ",\"held_after\":%" PRIu64 ",\"other_account_id\":%" PRIu64

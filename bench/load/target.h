@@ -30,7 +30,8 @@ enum class LoadOpKind : uint8_t {
 
 struct LoadOp {
   LoadOpKind kind = LoadOpKind::kDebit;
-  uint64_t op_id = 0;  // client-chosen, unique per logical op; a retry reuses it
+  uint64_t op_id =
+      0;  // client-chosen, unique per logical op; a retry reuses it
   uint64_t account_id = 0;
   uint64_t to_account_id = 0;  // kTransfer only
   int64_t amount = 0;          // > 0 for kDebit and kTransfer
@@ -50,7 +51,7 @@ struct LoadResult {
 
 struct TargetOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;  // 0: the target's default port
+  uint16_t port = 0;       // 0: the target's default port
   std::string auth_token;  // coffer
   std::string database;    // postgres: dbname
   std::string user;        // postgres
@@ -92,16 +93,15 @@ class LoadTarget {
   // Creates accounts first_account_id .. first_account_id + count - 1, each
   // holding `balance` with a floor of 0 (their schema/functions too). Blocks.
   // Accounts left by an earlier run are reset to `balance`.
-  virtual absl::Status CreateAccounts(uint64_t first_account_id,
-                                      uint64_t count, int64_t balance) = 0;
+  virtual absl::Status CreateAccounts(uint64_t first_account_id, uint64_t count,
+                                      int64_t balance) = 0;
   // Balances of those accounts, in order, for the correctness check.
   virtual absl::StatusOr<std::vector<int64_t>> ReadBalances(
       uint64_t first_account_id, uint64_t count) = 0;
 };
 
-using TargetFactory =
-    std::function<absl::StatusOr<std::unique_ptr<LoadTarget>>(
-        const TargetOptions&)>;
+using TargetFactory = std::function<absl::StatusOr<std::unique_ptr<LoadTarget>>(
+    const TargetOptions&)>;
 
 // Called from a static initialiser in each <name>_target.cc (those sources
 // are compiled into the coffer-bench executable itself, not a library, so
