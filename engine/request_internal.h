@@ -18,6 +18,9 @@ enum class TxnKind : uint8_t {
   kLookup = 2,   // one account of a lookup request
   kHistory = 3,  // one account's history page
   kDigest = 4,   // barrier: every shard's part of the digest
+  // The current balance of ops[op_begin].account_id into
+  // results[op_begin].balance_after, for an op refused before ordering.
+  kRefusalBalance = 5,
 };
 
 // One record of a multi-shard transaction's snapshot exchange: the state of

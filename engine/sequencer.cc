@@ -173,6 +173,7 @@ void Sequencer::Sequence(Request* r) {
     case RequestKind::kOps:
       SequenceOps(r);
       LogRequest(*r);
+      AddRefusalReads(r);
       break;
     case RequestKind::kReplay:
       SequenceReplay(r);
@@ -254,6 +255,30 @@ void Sequencer::SequenceOps(Request* r) {
   }
 }
 
+void Sequencer::AddRefusalReads(Request* r) {
+  // An op refused before ordering reports its account's current balance,
+  // like any other refusal; only the account's shard can read it. Each read
+  // is ordered after everything this request ordered (x.seq is the next
+  // seq), so it sees the state a client would see right after the reply.
+  // Refusals of this kind are rare: the common path adds nothing here.
+  RequestState& in = r->internal;
+  const uint32_t n = static_cast<uint32_t>(r->ops.size());
+  for (uint32_t k = 0; k < n; ++k) {
+    if (in.dispositions[k] != OpDisposition::kFinal) continue;
+    const uint64_t account = r->ops[k].account_id;
+    if (account == 0) continue;  // no such account: balance_after stays 0
+    Txn x;
+    x.kind = TxnKind::kRefusalBalance;
+    x.seq = next_seq_;
+    x.timestamp_ns = last_timestamp_ns_;
+    x.op_begin = k;
+    x.op_count = 1;
+    x.participants = uint64_t{1} << ShardOf(account, shard_count_);
+    x.coordinator = static_cast<uint16_t>(std::countr_zero(x.participants));
+    AddTxn(r, x);
+  }
+}
+
 void Sequencer::FailChain(Request* r, uint32_t begin, uint32_t len,
                           uint32_t bad, ResultCode code) {
   for (uint32_t k = begin; k < begin + len; ++k) {
@@ -280,11 +305,14 @@ void Sequencer::SequenceChain(Request* r, uint32_t begin, uint32_t len) {
     const uint64_t fp = OpFingerprint(ops[k]);
     in.fingerprints[begin + k] = fp;
     for (uint32_t m = 0; m < k; ++m) {
-      if (ops[m].op_id == ops[k].op_id) {
-        FailChain(r, begin, len, begin + k,
-                  ResultCode::kOpIdReusedWithDifferentFields);
-        return;
-      }
+      if (ops[m].op_id != ops[k].op_id) continue;
+      // Applying the chain would apply that op twice. An exact copy is not
+      // a reuse with other fields, and a client must be able to tell.
+      FailChain(r, begin, len, begin + k,
+                in.fingerprints[begin + m] == fp
+                    ? ResultCode::kOpIdRepeatedInChain
+                    : ResultCode::kOpIdReusedWithDifferentFields);
+      return;
     }
     const OpIdTable::Record* rec = op_ids_.Find(ops[k].op_id);
     if (rec == nullptr) continue;
@@ -464,6 +492,7 @@ void Sequencer::LogRequest(const Request& r) {
   LogThread* log = log_.load(std::memory_order_acquire);
   if (log == nullptr) return;
   const RequestState& in = r.internal;
+  // Called before any read is added: txns holds ordered ops only.
   if (in.txns.empty()) return;  // nothing ordered: duplicates, refusals
   if (chunk_ == nullptr) chunk_ = log->TakeFree();
   // All chunks can be with the log thread only while it is still syncing

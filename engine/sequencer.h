@@ -94,6 +94,7 @@ class Sequencer {
   void Sequence(Request* r);
   void SequenceOps(Request* r);
   void SequenceChain(Request* r, uint32_t begin, uint32_t len);
+  void AddRefusalReads(Request* r);
   void SequenceReplay(Request* r);
   void OrderTxn(Request* r, uint32_t begin, uint32_t len, uint64_t seq,
                 uint64_t timestamp_ns);

@@ -200,6 +200,9 @@ void Shard::LocalAccounts(const Request& r, const Txn& x, Accounts* out) const {
     case TxnKind::kLookup:
       out->push_back(r.lookup_ids[x.op_begin]);
       break;
+    case TxnKind::kRefusalBalance:
+      out->push_back(r.ops[x.op_begin].account_id);
+      break;
     case TxnKind::kHistory:
       out->push_back(r.history_account);
       break;
@@ -369,6 +372,12 @@ void Shard::Run(Request* r, uint32_t t) {
     case TxnKind::kLookup:
       RunLookup(r, x);
       break;
+    case TxnKind::kRefusalBalance: {
+      auto it = accounts_.find(r->ops[x.op_begin].account_id);
+      r->results[x.op_begin].balance_after =
+          it == accounts_.end() ? 0 : it->second.balance;
+      break;
+    }
     case TxnKind::kHistory:
       RunHistory(r, x);
       break;

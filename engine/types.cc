@@ -54,6 +54,8 @@ std::string_view ResultCodeName(ResultCode code) {
       return "capture_exceeds_hold";
     case ResultCode::kOverdraftLimitTooLarge:
       return "overdraft_limit_too_large";
+    case ResultCode::kOpIdRepeatedInChain:
+      return "op_id_repeated_in_chain";
   }
   return "unknown_result_code";
 }

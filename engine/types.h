@@ -95,8 +95,9 @@ enum class ResultCode : uint16_t {
   kHoldExpired = 22,
   kCaptureExceedsHold = 23,
   kOverdraftLimitTooLarge = 24,  // limit or cap above INT64_MAX
+  kOpIdRepeatedInChain = 25,     // one chain names the same op twice
 };
-inline constexpr uint16_t kResultCodeMax = 24;
+inline constexpr uint16_t kResultCodeMax = 25;
 
 // A stable lowercase name, e.g. "insufficient_funds".
 std::string_view ResultCodeName(ResultCode code);
@@ -107,9 +108,10 @@ inline constexpr uint16_t kResultFlagDuplicate = 1u << 0;  // a retry's answer
 
 // The outcome of one operation: 24 bytes.
 // balance_after: the balance of op.account_id after the op, or its current
-// balance when the op was refused (0 if the account does not exist).
+// balance when the op was refused (0 if the account does not exist), also
+// for refusals made before ordering.
 // seq: the ledger sequence number the op was ordered at (0 if it was refused
-// before ordering: op_id_zero, a reused op id, an open chain).
+// before ordering: op_id_zero, a reused op id, a chain-shape error).
 struct OpResult {
   ResultCode code = ResultCode::kOk;
   uint16_t flags = 0;

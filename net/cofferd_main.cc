@@ -79,7 +79,9 @@ ABSL_FLAG(uint32_t, submit_queue_capacity, 4096,
 ABSL_FLAG(uint32_t, requests_in_flight_max, 16384,
           "engine: requests ordered but not yet answered");
 ABSL_FLAG(uint64_t, op_ids_remembered_max, 1u << 22,
-          "engine: recent op ids remembered for exactly-once answers");
+          "engine: recent op ids remembered for exactly-once answers; at "
+          "least 1048576 (the most ops the engine holds in flight, each of "
+          "which must stay remembered until it is answered)");
 ABSL_FLAG(uint64_t, history_entries_per_shard_max, 1u << 20,
           "engine: history entries kept in memory per shard");
 ABSL_FLAG(std::string, inject_fault, "",
@@ -225,6 +227,13 @@ int main(int argc, char** argv) {
   ec.submit_queue_capacity = absl::GetFlag(FLAGS_submit_queue_capacity);
   ec.requests_in_flight_max = absl::GetFlag(FLAGS_requests_in_flight_max);
   ec.op_ids_remembered_max = absl::GetFlag(FLAGS_op_ids_remembered_max);
+  // The engine's own check names its internal ops_in_flight_max, which is
+  // no cofferd flag: say it in terms of the flag the operator set.
+  if (ec.op_ids_remembered_max < ec.ops_in_flight_max) {
+    Die(2, "--op_ids_remembered_max must be at least " +
+               std::to_string(ec.ops_in_flight_max) + "; got " +
+               std::to_string(ec.op_ids_remembered_max));
+  }
   ec.history_entries_per_shard_max =
       absl::GetFlag(FLAGS_history_entries_per_shard_max);
   ec.data_dir = absl::GetFlag(FLAGS_data_dir);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "engine/engine.h"
 #include "gtest/gtest.h"
 #include "net/codec.h"
 
@@ -104,24 +105,26 @@ std::vector<Example> Examples() {
   const std::vector<Field> r1 = ResultFields("result[1] ", credited);
   reply_body.insert(reply_body.end(), r1.begin(), r1.end());
   all.push_back({"ops_reply", 2, OpsReply{{paid, credited}}, reply_body});
+  // Then a debit of 500 from 2001 (op id 0x5003) is refused at seq 43,
+  // balance 380; this is the answer to its retry.
   const OpResult refused{ResultCode::kInsufficientFunds, kResultFlagDuplicate,
-                         0, 30, 17};
+                         0, 380, 43};
   all.push_back({"ops_reply_refused", 3, OpsReply{{refused}},
                  ResultFields("result[0] ", refused)});
   all.push_back({"lookup", 4, LookupRequest{{2001}}, {{8, "account_id 2001"}}});
   AccountInfo a;
   a.id = 2001;
   a.balance = 380;
-  a.held = 50;
+  a.held = 0;
   a.currency = 2;
-  a.history_count = 3;
+  a.history_count = 3;  // create, credit 500, transfer_out 120
   all.push_back({"lookup_reply",
                  4,
-                 LookupReply{42, {a}},
-                 {{8, "seq 42 (the read reflects ops 1..42)"},
+                 LookupReply{43, {a}},
+                 {{8, "seq 43 (the read reflects ops 1..43)"},
                   {8, "account[0] id 2001"},
                   {8, "account[0] balance 380"},
-                  {8, "account[0] held 50"},
+                  {8, "account[0] held 0"},
                   {8, "account[0] overdraft_limit 0"},
                   {8, "account[0] balance_cap 0"},
                   {4, "account[0] currency 2"},
@@ -313,6 +316,88 @@ TEST(NetProtocolDoc, HexExamplesMatchTheCodec) {
     for (const Example& e : Examples()) known |= e.name == name;
     EXPECT_TRUE(known) << "PROTOCOL.md has an example nobody checks: " << name;
   }
+}
+
+const Message& ExampleMessage(const std::string& name) {
+  static const std::vector<Example> all = Examples();
+  for (const Example& e : all) {
+    if (e.name == name) return e.message;
+  }
+  ADD_FAILURE() << "no example " << name;
+  std::abort();
+}
+
+Op NewOp(uint64_t op_id, OpKind kind, uint64_t account, int64_t amount) {
+  Op op;
+  op.op_id = op_id;
+  op.kind = kind;
+  op.account_id = account;
+  op.amount = amount;
+  return op;
+}
+
+// The worked examples tell one story: a real engine, brought to the state
+// the text describes, gives exactly the replies the document shows.
+TEST(NetProtocolDoc, WorkedExamplesAreOneStory) {
+  EngineConfig config;
+  config.shard_count = 4;
+  auto engine = Engine::Create(config).value();
+  std::vector<Op> setup;
+  for (uint64_t account : {2001, 2002, 2003}) {
+    Op create = NewOp(account, OpKind::kCreateAccount, account, 0);
+    create.currency = 2;
+    setup.push_back(create);
+  }
+  setup.push_back(NewOp(0x4000, OpKind::kCredit, 2001, 500));
+  // Other players' activity up to seq 40: the purchase lands at 41.
+  Op other = NewOp(3000, OpKind::kCreateAccount, 3000, 0);
+  other.currency = 2;
+  setup.push_back(other);
+  while (setup.size() < 40) {
+    setup.push_back(NewOp(0x4000 + setup.size(), OpKind::kCredit, 3000, 1));
+  }
+  for (const OpResult& r : engine->Apply(setup)) ASSERT_TRUE(r.ok());
+
+  const auto& purchase = std::get<OpsRequest>(ExampleMessage("ops"));
+  const auto& paid = std::get<OpsReply>(ExampleMessage("ops_reply"));
+  const std::vector<OpResult> got = engine->Apply(purchase.ops);
+  ASSERT_EQ(got.size(), paid.results.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].code, paid.results[i].code) << i;
+    EXPECT_EQ(got[i].balance_after, paid.results[i].balance_after) << i;
+    EXPECT_EQ(got[i].seq, paid.results[i].seq) << i;
+    EXPECT_EQ(got[i].flags, paid.results[i].flags) << i;
+  }
+
+  const Op debit = NewOp(0x5003, OpKind::kDebit, 2001, 500);
+  const OpResult first = engine->Apply({debit})[0];
+  const OpResult retry = engine->Apply({debit})[0];
+  const auto& refused = std::get<OpsReply>(ExampleMessage("ops_reply_refused"));
+  ASSERT_EQ(refused.results.size(), 1u);
+  EXPECT_FALSE(first.duplicate());
+  EXPECT_EQ(retry.code, refused.results[0].code);
+  EXPECT_EQ(retry.flags, refused.results[0].flags);
+  EXPECT_EQ(retry.balance_after, refused.results[0].balance_after);
+  EXPECT_EQ(retry.seq, refused.results[0].seq);
+
+  const auto& ask = std::get<LookupRequest>(ExampleMessage("lookup"));
+  const auto& answer = std::get<LookupReply>(ExampleMessage("lookup_reply"));
+  Request lookup;
+  lookup.kind = RequestKind::kLookup;
+  lookup.lookup_ids = ask.account_ids;
+  ASSERT_EQ(engine->Execute(lookup), SubmitResult::kAccepted);
+  EXPECT_EQ(lookup.seq, answer.seq);
+  ASSERT_EQ(lookup.accounts.size(), answer.accounts.size());
+  const AccountInfo& want = answer.accounts[0];
+  const AccountInfo& have = lookup.accounts[0];
+  EXPECT_EQ(have.id, want.id);
+  EXPECT_EQ(have.balance, want.balance);
+  EXPECT_EQ(have.held, want.held);
+  EXPECT_EQ(have.currency, want.currency);
+  EXPECT_EQ(have.flags, want.flags);
+  EXPECT_EQ(have.history_count, want.history_count);
+  EXPECT_EQ(have.overdraft_limit, want.overdraft_limit);
+  EXPECT_EQ(have.balance_cap, want.balance_cap);
 }
 
 }  // namespace

@@ -420,6 +420,23 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
     EXPECT_EQ(Balance(*e, kA), after);
   }
 
+  // --- op_id_repeated_in_chain: the identical op twice in one chain
+  // -------------------------------------------------------------------
+  {
+    const int64_t a_before = Balance(*e, kA);
+    const Op x = Credit(kA, 1);
+    auto rs = c.Expect(
+        {Linked(Credit(kB, 1)), Linked(x), Linked(x), Credit(kB, 2)},
+        {ResultCode::kLinkedOpFailed, ResultCode::kLinkedOpFailed,
+         ResultCode::kOpIdRepeatedInChain, ResultCode::kLinkedOpFailed},
+        all);
+    EXPECT_EQ(rs[2].seq, 0u);
+    EXPECT_EQ(rs[2].balance_after, a_before);
+    // Not remembered: the chain without the second copy applies.
+    c.Expect({Linked(x), Credit(kB, 2)}, {ResultCode::kOk, ResultCode::kOk});
+    EXPECT_EQ(Balance(*e, kA), a_before + 1);
+  }
+
   // --- linked_op_failed
   // -------------------------------------------------------------------
   {
@@ -491,6 +508,55 @@ TEST(ResultCodes, RefusalWritesNoHistory) {
   EXPECT_EQ(after[0].seq, before[0].seq);
   EXPECT_EQ(Account(*e, 1).history_count, 2u);
   EXPECT_EQ(Balance(*e, 1), 10);
+}
+
+// Refusals made before ordering carry the account's current balance, like
+// every other refusal (PROTOCOL.md, OPS_REPLY), on every shard count.
+TEST(ResultCodes, RefusedBeforeOrderingReportCurrentBalance) {
+  for (uint32_t shards : {1u, 3u}) {
+    SCOPED_TRACE(shards);
+    auto e = MakeEngine(shards);
+    ASSERT_EQ(Code(*e, CreateAccount(1001)), ResultCode::kOk);
+    ASSERT_EQ(Code(*e, CreateAccount(1002)), ResultCode::kOk);
+    ASSERT_EQ(Code(*e, Credit(1001, 100)), ResultCode::kOk);
+    ASSERT_EQ(Code(*e, Credit(1002, 7)), ResultCode::kOk);
+    Op debit = Debit(1001, 30);
+    ASSERT_EQ(e->Apply({debit})[0].balance_after, 70);
+
+    // The CLI's case: a retry of op 77 with another amount.
+    Op changed = debit;
+    changed.amount = 31;
+    OpResult r = e->Apply({changed})[0];
+    EXPECT_EQ(r.code, ResultCode::kOpIdReusedWithDifferentFields);
+    EXPECT_EQ(r.seq, 0u);
+    EXPECT_EQ(r.balance_after, 70);
+
+    Op zero = Credit(1002, 1);
+    zero.op_id = 0;
+    std::vector<Op> too_long;
+    for (uint32_t i = 0; i <= kChainOpsMax; ++i) {
+      too_long.push_back(Linked(Credit(i % 2 == 0 ? 1001 : 1002, 1)));
+    }
+    too_long.back().flags = 0;
+    const std::vector<std::vector<Op>> requests = {
+        {Linked(Credit(1001, 1)), zero},            // op_id_zero in a chain
+        {Credit(1002, 1), Linked(Debit(1001, 1))},  // linked_chain_open
+        too_long,
+        {Credit(9999, 1), Linked(changed), Credit(1002, 1)}};
+    for (const std::vector<Op>& ops : requests) {
+      const std::vector<OpResult> rs = e->Apply(ops);
+      ASSERT_EQ(rs.size(), ops.size());
+      for (size_t i = 0; i < rs.size(); ++i) {
+        if (rs[i].seq != 0) continue;  // ordered: the executor's answer
+        const uint64_t id = ops[i].account_id;
+        const int64_t want = id == 9999 ? 0 : Balance(*e, id);
+        EXPECT_EQ(rs[i].balance_after, want)
+            << "op " << i << " " << Describe(rs[i]);
+      }
+    }
+    // The open chain's request ordered its first op: the read came after.
+    EXPECT_EQ(Balance(*e, 1002), 8);
+  }
 }
 
 }  // namespace
