@@ -1,8 +1,11 @@
 #include "net/cli.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <ostream>
 #include <random>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -56,7 +59,7 @@ class Runner {
                  "[--cap=N]"))
         return UsageFailed();
       Op op = NewOp(OpKind::kCreateAccount, args[1]);
-      op.currency = ParseU32("CURRENCY", args[2]);
+      op.currency = ParseCurrency(args[2]);
       op.amount = o_.overdraft;
       op.aux = o_.cap;
       if (o_.overdraft != 0) op.account_flags |= kAccountFlagOverdraft;
@@ -67,21 +70,21 @@ class Runner {
       if (!Arity(args, 2, 2, cmd + " ACCOUNT AMOUNT")) return UsageFailed();
       Op op =
           NewOp(cmd == "credit" ? OpKind::kCredit : OpKind::kDebit, args[1]);
-      op.amount = ParseU64("AMOUNT", args[2]);
+      op.amount = ParseAmount("AMOUNT", args[2]);
       return RunOp(op, cmd);
     }
     if (cmd == "transfer") {
       if (!Arity(args, 3, 3, "transfer FROM TO AMOUNT")) return UsageFailed();
-      Op op = NewOp(OpKind::kTransfer, args[1]);
-      op.other_account_id = ParseU64("TO", args[2]);
-      op.amount = ParseU64("AMOUNT", args[3]);
+      Op op = NewOp(OpKind::kTransfer, args[1], "FROM");
+      op.other_account_id = ParseId("TO", args[2]);
+      op.amount = ParseAmount("AMOUNT", args[3]);
       return RunOp(op, cmd);
     }
     if (cmd == "hold") {
       if (!Arity(args, 2, 2, "hold ACCOUNT AMOUNT [--hold_timeout_ms=MS]"))
         return UsageFailed();
       Op op = NewOp(OpKind::kHold, args[1]);
-      op.amount = ParseU64("AMOUNT", args[2]);
+      op.amount = ParseAmount("AMOUNT", args[2]);
       op.aux = o_.hold_timeout_ms;
       return RunOp(op, cmd);
     }
@@ -89,15 +92,16 @@ class Runner {
       if (!Arity(args, 3, 4, "capture ACCOUNT HOLD_ID DESTINATION [AMOUNT]"))
         return UsageFailed();
       Op op = NewOp(OpKind::kCapture, args[1]);
-      op.aux = ParseU64("HOLD_ID", args[2]);
-      op.other_account_id = ParseU64("DESTINATION", args[3]);
-      op.amount = args.size() > 4 ? ParseU64("AMOUNT", args[4]) : 0;
+      op.aux = ParseId("HOLD_ID", args[2]);
+      op.other_account_id = ParseId("DESTINATION", args[3]);
+      // 0, like no AMOUNT, captures all of the hold.
+      op.amount = args.size() > 4 ? ParseAmount("AMOUNT", args[4], 0) : 0;
       return RunOp(op, cmd);
     }
     if (cmd == "release") {
       if (!Arity(args, 2, 2, "release ACCOUNT HOLD_ID")) return UsageFailed();
       Op op = NewOp(OpKind::kRelease, args[1]);
-      op.aux = ParseU64("HOLD_ID", args[2]);
+      op.aux = ParseId("HOLD_ID", args[2]);
       return RunOp(op, cmd);
     }
     if (cmd == "balance") {
@@ -106,7 +110,7 @@ class Runner {
       }
       std::vector<uint64_t> ids;
       for (size_t i = 1; i < args.size(); ++i) {
-        ids.push_back(ParseU64("ACCOUNT", args[i]));
+        ids.push_back(ParseId("ACCOUNT", args[i]));
       }
       if (!usage_error_.empty()) return UsageFailed();
       return Balance(ids);
@@ -114,7 +118,7 @@ class Runner {
     if (cmd == "history") {
       if (!Arity(args, 1, 1, "history ACCOUNT [--before=N] [--limit=N]"))
         return UsageFailed();
-      const uint64_t account = ParseU64("ACCOUNT", args[1]);
+      const uint64_t account = ParseId("ACCOUNT", args[1]);
       if (!usage_error_.empty()) return UsageFailed();
       return History(account);
     }
@@ -139,24 +143,43 @@ class Runner {
 
  private:
   // Parsing records the first problem in usage_error_ and returns 0; Run
-  // checks it once the command's operands are parsed.
-  uint64_t ParseU64(const std::string& what, const std::string& text) {
+  // checks it once the command's operands are parsed. The message names the
+  // operand and its range, so "-5" or "ten" is explained, not just refused.
+  uint64_t ParseNumber(const std::string& what, const std::string& text,
+                       uint64_t min, uint64_t max) {
+    const bool hex =
+        text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+    const std::string digits = hex ? text.substr(2) : text;
+    // SimpleAtoi also takes a sign and surrounding spaces: digits only.
+    const bool plain =
+        !digits.empty() &&
+        std::all_of(digits.begin(), digits.end(), [hex](char c) {
+          return hex ? absl::ascii_isxdigit(c) : absl::ascii_isdigit(c);
+        });
     uint64_t v = 0;
-    bool ok = false;
-    if (text.size() > 2 && text[0] == '0' &&
-        (text[1] == 'x' || text[1] == 'X')) {
-      ok = absl::SimpleHexAtoi(text.substr(2), &v);
-    } else {
-      ok = absl::SimpleAtoi(text, &v);
+    const bool ok = plain && (hex ? absl::SimpleHexAtoi(digits, &v)
+                                  : absl::SimpleAtoi(digits, &v));
+    if (!ok || v < min || v > max) {
+      Usage(absl::StrCat(what, " must be a whole number from ", min, " to ",
+                         max, " (decimal or 0x hex); got '", text, "'"));
+      return 0;
     }
-    if (!ok) Usage(absl::StrCat(what, ": not a number: '", text, "'"));
-    return ok ? v : 0;
+    return v;
   }
 
-  uint32_t ParseU32(const std::string& what, const std::string& text) {
-    const uint64_t v = ParseU64(what, text);
-    if (v > UINT32_MAX) Usage(absl::StrCat(what, ": too large"));
-    return static_cast<uint32_t>(v);
+  // Account ids and op ids (hold ids): any but 0.
+  uint64_t ParseId(const std::string& what, const std::string& text) {
+    return ParseNumber(what, text, 1, UINT64_MAX);
+  }
+
+  // What the ledger can move in one op: balances are signed 64-bit.
+  uint64_t ParseAmount(const std::string& what, const std::string& text,
+                       uint64_t min = 1) {
+    return ParseNumber(what, text, min, INT64_MAX);
+  }
+
+  uint32_t ParseCurrency(const std::string& text) {
+    return static_cast<uint32_t>(ParseNumber("CURRENCY", text, 1, UINT32_MAX));
   }
 
   // False (and a usage error) unless there are min..max operands.
@@ -177,7 +200,8 @@ class Runner {
     return kExitUsage;
   }
 
-  Op NewOp(OpKind kind, const std::string& account) {
+  Op NewOp(OpKind kind, const std::string& account,
+           const std::string& account_name = "ACCOUNT") {
     Op op;
     op.op_id = o_.op_id;
     if (op.op_id == 0) {
@@ -186,7 +210,7 @@ class Runner {
       while (op.op_id == 0) op.op_id = gen();
     }
     op.kind = kind;
-    op.account_id = ParseU64("ACCOUNT", account);
+    op.account_id = ParseId(account_name, account);
     op.currency = o_.currency;
     op.reason = o_.reason;
     op.user_data = o_.user_data;
