@@ -27,6 +27,14 @@ std::string Int128(__int128 v) {
   return negative ? "-" + s : s;
 }
 
+// Every integer field of 64 bits or more (balances, amounts, totals, ids,
+// seqs, counters) is a JSON string of decimal digits: readers whose numbers
+// are doubles (JavaScript's JSON.parse) would silently round values above
+// 2^53. Fields of 32 bits or fewer stay numbers.
+std::string JsonBig(uint64_t v) { return absl::StrCat("\"", v, "\""); }
+std::string JsonBig(int64_t v) { return absl::StrCat("\"", v, "\""); }
+std::string JsonBig(__int128 v) { return absl::StrCat("\"", Int128(v), "\""); }
+
 std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
@@ -263,13 +271,13 @@ class Runner {
     const std::string code(ResultCodeName(res.code));
     if (o_.json) {
       out_ << absl::StrCat(
-          "{\"command\":", JsonString(cmd), ",\"op_id\":", op.op_id,
+          "{\"command\":", JsonString(cmd), ",\"op_id\":", JsonBig(op.op_id),
           ",\"result\":", JsonString(code),
           ",\"code\":", static_cast<int>(res.code),
           ",\"duplicate\":", res.duplicate() ? "true" : "false",
-          ",\"account\":", op.account_id,
-          ",\"balance_after\":", res.balance_after, ",\"seq\":", res.seq,
-          "}\n");
+          ",\"account\":", JsonBig(op.account_id),
+          ",\"balance_after\":", JsonBig(res.balance_after),
+          ",\"seq\":", JsonBig(res.seq), "}\n");
     } else {
       out_ << absl::StrCat(code, res.duplicate() ? " (duplicate)" : "", ": ",
                            cmd, " op ", op.op_id, ", account ", op.account_id,
@@ -289,21 +297,23 @@ class Runner {
     auto r = client_->Lookup(ids);
     if (!r.ok()) return Failed(r.status());
     bool all_found = true;
-    if (o_.json) out_ << "{\"seq\":" << r->seq << ",\"accounts\":[";
+    if (o_.json) out_ << "{\"seq\":" << JsonBig(r->seq) << ",\"accounts\":[";
     for (size_t i = 0; i < r->accounts.size(); ++i) {
       const AccountInfo& a = r->accounts[i];
       const bool found = a.id != 0;
       all_found &= found;
       if (o_.json) {
         out_ << (i ? "," : "")
-             << absl::StrCat("{\"id\":", ids[i],
-                             ",\"found\":", found ? "true" : "false",
-                             ",\"balance\":", a.balance, ",\"held\":", a.held,
-                             ",\"available\":", a.available(),
-                             ",\"currency\":", a.currency,
-                             ",\"overdraft_limit\":", a.overdraft_limit,
-                             ",\"balance_cap\":", a.balance_cap,
-                             ",\"history_count\":", a.history_count, "}");
+             << absl::StrCat(
+                    "{\"id\":", JsonBig(ids[i]),
+                    ",\"found\":", found ? "true" : "false",
+                    ",\"balance\":", JsonBig(a.balance),
+                    ",\"held\":", JsonBig(a.held),
+                    ",\"available\":", JsonBig(a.available()),
+                    ",\"currency\":", a.currency,
+                    ",\"overdraft_limit\":", JsonBig(a.overdraft_limit),
+                    ",\"balance_cap\":", JsonBig(a.balance_cap),
+                    ",\"history_count\":", a.history_count, "}");
       } else if (!found) {
         out_ << "account " << ids[i] << ": not found\n";
       } else {
@@ -324,10 +334,10 @@ class Runner {
     auto r = client_->History(account, o_.before, o_.limit);
     if (!r.ok()) return Failed(r.status());
     if (o_.json) {
-      out_ << "{\"account\":" << account
+      out_ << "{\"account\":" << JsonBig(account)
            << ",\"found\":" << (r->found ? "true" : "false")
-           << ",\"seq\":" << r->seq << ",\"next_before\":" << r->next_before
-           << ",\"entries\":[";
+           << ",\"seq\":" << JsonBig(r->seq)
+           << ",\"next_before\":" << r->next_before << ",\"entries\":[";
     } else if (!r->found) {
       out_ << "account " << account << ": not found\n";
     }
@@ -338,13 +348,16 @@ class Runner {
         out_ << (i ? "," : "")
              << absl::StrCat(
                     "{\"number\":", e.number, ",\"kind\":", JsonString(kind),
-                    ",\"seq\":", e.seq, ",\"op_id\":", e.op_id,
-                    ",\"amount\":", e.amount, ",\"held_delta\":", e.held_delta,
-                    ",\"balance_after\":", e.balance_after,
-                    ",\"held_after\":", e.held_after,
-                    ",\"other_account\":", e.other_account_id,
-                    ",\"reason\":", e.reason, ",\"user_data\":", e.user_data,
-                    ",\"timestamp_ns\":", e.timestamp_ns, "}");
+                    ",\"seq\":", JsonBig(e.seq),
+                    ",\"op_id\":", JsonBig(e.op_id),
+                    ",\"amount\":", JsonBig(e.amount),
+                    ",\"held_delta\":", JsonBig(e.held_delta),
+                    ",\"balance_after\":", JsonBig(e.balance_after),
+                    ",\"held_after\":", JsonBig(e.held_after),
+                    ",\"other_account\":", JsonBig(e.other_account_id),
+                    ",\"reason\":", e.reason,
+                    ",\"user_data\":", JsonBig(e.user_data),
+                    ",\"timestamp_ns\":", JsonBig(e.timestamp_ns), "}");
       } else {
         out_ << absl::StrFormat(
             "#%-5u %-13s %+d -> balance %d (held %u)  seq %u op %u", e.number,
@@ -392,15 +405,16 @@ class Runner {
     if (o_.json) {
       out_ << "{";
       for (const auto& [k, v] : fields)
-        out_ << JsonString(k) << ":" << v << ",";
+        out_ << JsonString(k) << ":" << JsonBig(v) << ",";
       out_ << "\"shards\":[";
       for (size_t i = 0; i < r->shards.size(); ++i) {
         const ShardCounters& sh = r->shards[i];
         out_ << (i ? "," : "")
-             << absl::StrCat("{\"txns_applied\":", sh.txns_applied,
-                             ",\"multi_shard_txns\":", sh.multi_shard_txns,
-                             ",\"deferred_txns\":", sh.deferred_txns,
-                             ",\"accounts\":", sh.accounts, "}");
+             << absl::StrCat(
+                    "{\"txns_applied\":", JsonBig(sh.txns_applied),
+                    ",\"multi_shard_txns\":", JsonBig(sh.multi_shard_txns),
+                    ",\"deferred_txns\":", JsonBig(sh.deferred_txns),
+                    ",\"accounts\":", JsonBig(sh.accounts), "}");
       }
       out_ << "]}\n";
     } else {
@@ -425,16 +439,16 @@ class Runner {
     const std::string hex =
         absl::StrFormat("%016x%016x", r->digest.hi, r->digest.lo);
     if (o_.json) {
-      out_ << "{\"seq\":" << r->seq << ",\"digest\":\"" << hex
-           << "\",\"accounts\":" << r->digest.accounts
-           << ",\"holds\":" << r->digest.holds << ",\"currencies\":[";
+      out_ << "{\"seq\":" << JsonBig(r->seq) << ",\"digest\":\"" << hex
+           << "\",\"accounts\":" << JsonBig(r->digest.accounts)
+           << ",\"holds\":" << JsonBig(r->digest.holds) << ",\"currencies\":[";
       for (size_t i = 0; i < r->totals.size(); ++i) {
         const CurrencyTotal& t = r->totals[i];
         out_ << (i ? "," : "")
              << absl::StrCat("{\"currency\":", t.currency,
-                             ",\"accounts\":", t.accounts, ",\"balance\":\"",
-                             Int128(t.balance), "\",\"held\":\"",
-                             Int128(t.held), "\"}");
+                             ",\"accounts\":", JsonBig(t.accounts),
+                             ",\"balance\":", JsonBig(t.balance),
+                             ",\"held\":", JsonBig(t.held), "}");
       }
       out_ << "]}\n";
     } else {
@@ -475,6 +489,13 @@ std::string CliUsage() {
   ping
 Operations take --op_id (default: random, printed; rerun with the same
 --op_id to retry safely), --currency (guard), --reason, --user_data.
+Ids are 1 to 18446744073709551615; amounts 1 to 9223372036854775807.
+--json prints one JSON object. Integers that may exceed 2^53 are strings of
+decimal digits, so JavaScript's JSON.parse never rounds them: every 64-bit
+and 128-bit field (balance, held, available, limits, amounts, totals,
+account and op ids, seq, counters) is a string, e.g. "balance":"100";
+32-bit fields (currency, code, reason, number, history_count, next_before)
+are numbers; booleans and result names are as they are.
 Exit status: 0 ok (create-account also on account_exists), 1 refused by
 the ledger (any other result code, or an account not found), 2 usage
 error, 3 no answer (cannot connect, auth failed, connection lost, timeout).)";

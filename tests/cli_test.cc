@@ -1,6 +1,6 @@
-// The programs as a user runs them: the real `coffer` binary (argument
-// errors). tests/net_cli_test.cc drives the same commands
-// in-process through RunCli.
+// The programs as a user runs them: the real `coffer` binary against a real
+// cofferd (argument errors, the --json conventions). tests/net_cli_test.cc
+// drives the same commands in-process through RunCli.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -129,6 +131,76 @@ TEST(Cli, BadNumbersAreUsageErrorsThatSayWhatIsAllowed) {
   // The value itself is quoted back.
   const ProgramRun run = Coffer({"--server=127.0.0.1:1", "credit", "1", "-5"});
   EXPECT_NE(run.err.find("got '-5'"), std::string::npos) << run.err;
+}
+
+// Keys of `json` whose value is a JSON number (not a string).
+std::set<std::string> NumberKeys(const std::string& json) {
+  static const std::regex number_field("\"([a-z_]+)\":-?[0-9]");
+  std::set<std::string> keys;
+  for (std::sregex_iterator it(json.begin(), json.end(), number_field), end;
+       it != end; ++it) {
+    keys.insert((*it)[1].str());
+  }
+  return keys;
+}
+
+// Every --json output prints 64- and 128-bit integers as strings (JSON
+// numbers are doubles to JavaScript); only 32-bit fields are numbers.
+TEST(Cli, JsonPrintsEveryLargeIntegerAsAString) {
+  const std::string dir =
+      (fs::path(::testing::TempDir()) / absl::StrCat("cli-json-", getpid()))
+          .string();
+  fs::remove_all(dir);
+  CofferdProcess server;
+  ASSERT_TRUE(server.Start({"--data_dir=" + dir, "--shards=2"}).ok());
+  const std::string at = absl::StrCat("--server=127.0.0.1:", server.port());
+  ASSERT_EQ(Coffer({at, "create-account", "1001", "1"}).exit_code, 0);
+  ASSERT_EQ(Coffer({at, "create-account", "1002", "1"}).exit_code, 0);
+  ASSERT_EQ(Coffer({at, "credit", "1001", "100"}).exit_code, 0);
+  ASSERT_EQ(
+      Coffer({at, "--op_id=9007199254740993", "hold", "1001", "30"}).exit_code,
+      0);
+
+  const std::set<std::string> small = {
+      "code", "currency", "reason", "number", "history_count", "next_before"};
+  std::vector<std::string> outputs;
+  for (const std::vector<std::string>& command :
+       std::vector<std::vector<std::string>>{{"balance", "1001", "1002"},
+                                             {"digest"},
+                                             {"transfer", "1001", "1002", "5"},
+                                             {"history", "1001"},
+                                             {"stats"}}) {
+    std::vector<std::string> args = {at, "--json"};
+    args.insert(args.end(), command.begin(), command.end());
+    const ProgramRun run = Coffer(args);
+    ASSERT_EQ(run.exit_code, 0) << command[0] << ": " << run.err;
+    for (const std::string& key : NumberKeys(run.out)) {
+      EXPECT_TRUE(small.contains(key))
+          << command[0] << ": \"" << key << "\" is a number: " << run.out;
+    }
+    outputs.push_back(run.out);
+  }
+  const std::string& balance = outputs[0];
+  EXPECT_NE(balance.find("\"id\":\"1001\""), std::string::npos) << balance;
+  EXPECT_NE(balance.find("\"balance\":\"100\""), std::string::npos) << balance;
+  EXPECT_NE(balance.find("\"held\":\"30\""), std::string::npos) << balance;
+  EXPECT_NE(balance.find("\"available\":\"70\""), std::string::npos);
+  EXPECT_NE(balance.find("\"seq\":\""), std::string::npos) << balance;
+  EXPECT_NE(balance.find("\"currency\":1,"), std::string::npos) << balance;
+  const std::string& digest = outputs[1];
+  EXPECT_NE(digest.find("\"accounts\":\"2\""), std::string::npos) << digest;
+  EXPECT_NE(digest.find("\"holds\":\"1\""), std::string::npos) << digest;
+  EXPECT_NE(digest.find("\"balance\":\"100\""), std::string::npos) << digest;
+  EXPECT_NE(digest.find("\"held\":\"30\""), std::string::npos) << digest;
+  EXPECT_NE(digest.find("\"seq\":\""), std::string::npos) << digest;
+  EXPECT_NE(outputs[2].find("\"balance_after\":\"95\""), std::string::npos)
+      << outputs[2];
+  // 2^53 + 1: a double would print it as ...992.
+  EXPECT_NE(outputs[3].find("\"op_id\":\"9007199254740993\""),
+            std::string::npos)
+      << outputs[3];
+  server.Kill();
+  fs::remove_all(dir);
 }
 
 }  // namespace
