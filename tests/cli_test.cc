@@ -1,6 +1,7 @@
 // The programs as a user runs them: the real `coffer` binary against a real
-// cofferd (argument errors, the --json conventions). tests/net_cli_test.cc
-// drives the same commands in-process through RunCli.
+// cofferd (argument errors, the --json conventions), and --help on cofferd,
+// coffer and coffer-wal. tests/net_cli_test.cc drives the same commands
+// in-process through RunCli.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -201,6 +202,17 @@ TEST(Cli, JsonPrintsEveryLargeIntegerAsAString) {
       << outputs[3];
   server.Kill();
   fs::remove_all(dir);
+}
+
+TEST(Cli, HelpExitsZeroOnEveryProgram) {
+  for (const std::string program :
+       {COFFERD_BINARY, COFFER_CLI_BINARY, COFFER_WAL_TOOL}) {
+    for (const std::string flag : {"--help", "-h"}) {
+      const ProgramRun run = RunProgram(program, {flag});
+      EXPECT_EQ(run.exit_code, 0) << program << " " << flag << ": " << run.err;
+      EXPECT_FALSE(run.out.empty()) << program << " " << flag;
+    }
+  }
 }
 
 }  // namespace
