@@ -31,7 +31,9 @@
 
 ABSL_FLAG(std::string, data_dir, "coffer-data", "the server's data directory");
 ABSL_FLAG(std::string, archive_dir, "",
-          "history: archived log segments (the server's --wal_archive_dir)");
+          "history: a directory of older log segments that you copied there "
+          "yourself (cofferd does not archive yet: it deletes the segments "
+          "older than the previous snapshot), read with the data directory");
 ABSL_FLAG(bool, json, false, "print JSON lines instead of text");
 ABSL_FLAG(uint64_t, account, 0, "dump: only ops naming this account");
 ABSL_FLAG(uint64_t, op_id, 0, "dump: only this op id");
@@ -247,7 +249,8 @@ int Replay(const std::string& dir) {
 
 int History(const std::string& dir, uint64_t account) {
   // The whole history needs the log from seq 1: the archive (segments the
-  // server removed after snapshots) plus the live segments. Gather links to
+  // operator copied out before the server deleted them after snapshots)
+  // plus the live segments. Gather links to
   // both in a scratch directory and replay them without a snapshot.
   std::string source = dir;
   std::string scratch;
