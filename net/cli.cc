@@ -1,8 +1,11 @@
 #include "net/cli.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <ostream>
 #include <random>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -23,6 +26,14 @@ std::string Int128(__int128 v) {
   }
   return negative ? "-" + s : s;
 }
+
+// Every integer field of 64 bits or more (balances, amounts, totals, ids,
+// seqs, counters) is a JSON string of decimal digits: readers whose numbers
+// are doubles (JavaScript's JSON.parse) would silently round values above
+// 2^53. Fields of 32 bits or fewer stay numbers.
+std::string JsonBig(uint64_t v) { return absl::StrCat("\"", v, "\""); }
+std::string JsonBig(int64_t v) { return absl::StrCat("\"", v, "\""); }
+std::string JsonBig(__int128 v) { return absl::StrCat("\"", Int128(v), "\""); }
 
 std::string JsonString(const std::string& s) {
   std::string out = "\"";
@@ -56,7 +67,7 @@ class Runner {
                  "[--cap=N]"))
         return UsageFailed();
       Op op = NewOp(OpKind::kCreateAccount, args[1]);
-      op.currency = ParseU32("CURRENCY", args[2]);
+      op.currency = ParseCurrency(args[2]);
       op.amount = o_.overdraft;
       op.aux = o_.cap;
       if (o_.overdraft != 0) op.account_flags |= kAccountFlagOverdraft;
@@ -67,21 +78,21 @@ class Runner {
       if (!Arity(args, 2, 2, cmd + " ACCOUNT AMOUNT")) return UsageFailed();
       Op op =
           NewOp(cmd == "credit" ? OpKind::kCredit : OpKind::kDebit, args[1]);
-      op.amount = ParseU64("AMOUNT", args[2]);
+      op.amount = ParseAmount("AMOUNT", args[2]);
       return RunOp(op, cmd);
     }
     if (cmd == "transfer") {
       if (!Arity(args, 3, 3, "transfer FROM TO AMOUNT")) return UsageFailed();
-      Op op = NewOp(OpKind::kTransfer, args[1]);
-      op.other_account_id = ParseU64("TO", args[2]);
-      op.amount = ParseU64("AMOUNT", args[3]);
+      Op op = NewOp(OpKind::kTransfer, args[1], "FROM");
+      op.other_account_id = ParseId("TO", args[2]);
+      op.amount = ParseAmount("AMOUNT", args[3]);
       return RunOp(op, cmd);
     }
     if (cmd == "hold") {
       if (!Arity(args, 2, 2, "hold ACCOUNT AMOUNT [--hold_timeout_ms=MS]"))
         return UsageFailed();
       Op op = NewOp(OpKind::kHold, args[1]);
-      op.amount = ParseU64("AMOUNT", args[2]);
+      op.amount = ParseAmount("AMOUNT", args[2]);
       op.aux = o_.hold_timeout_ms;
       return RunOp(op, cmd);
     }
@@ -89,15 +100,16 @@ class Runner {
       if (!Arity(args, 3, 4, "capture ACCOUNT HOLD_ID DESTINATION [AMOUNT]"))
         return UsageFailed();
       Op op = NewOp(OpKind::kCapture, args[1]);
-      op.aux = ParseU64("HOLD_ID", args[2]);
-      op.other_account_id = ParseU64("DESTINATION", args[3]);
-      op.amount = args.size() > 4 ? ParseU64("AMOUNT", args[4]) : 0;
+      op.aux = ParseId("HOLD_ID", args[2]);
+      op.other_account_id = ParseId("DESTINATION", args[3]);
+      // 0, like no AMOUNT, captures all of the hold.
+      op.amount = args.size() > 4 ? ParseAmount("AMOUNT", args[4], 0) : 0;
       return RunOp(op, cmd);
     }
     if (cmd == "release") {
       if (!Arity(args, 2, 2, "release ACCOUNT HOLD_ID")) return UsageFailed();
       Op op = NewOp(OpKind::kRelease, args[1]);
-      op.aux = ParseU64("HOLD_ID", args[2]);
+      op.aux = ParseId("HOLD_ID", args[2]);
       return RunOp(op, cmd);
     }
     if (cmd == "balance") {
@@ -106,7 +118,7 @@ class Runner {
       }
       std::vector<uint64_t> ids;
       for (size_t i = 1; i < args.size(); ++i) {
-        ids.push_back(ParseU64("ACCOUNT", args[i]));
+        ids.push_back(ParseId("ACCOUNT", args[i]));
       }
       if (!usage_error_.empty()) return UsageFailed();
       return Balance(ids);
@@ -114,7 +126,7 @@ class Runner {
     if (cmd == "history") {
       if (!Arity(args, 1, 1, "history ACCOUNT [--before=N] [--limit=N]"))
         return UsageFailed();
-      const uint64_t account = ParseU64("ACCOUNT", args[1]);
+      const uint64_t account = ParseId("ACCOUNT", args[1]);
       if (!usage_error_.empty()) return UsageFailed();
       return History(account);
     }
@@ -139,24 +151,43 @@ class Runner {
 
  private:
   // Parsing records the first problem in usage_error_ and returns 0; Run
-  // checks it once the command's operands are parsed.
-  uint64_t ParseU64(const std::string& what, const std::string& text) {
+  // checks it once the command's operands are parsed. The message names the
+  // operand and its range, so "-5" or "ten" is explained, not just refused.
+  uint64_t ParseNumber(const std::string& what, const std::string& text,
+                       uint64_t min, uint64_t max) {
+    const bool hex =
+        text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+    const std::string digits = hex ? text.substr(2) : text;
+    // SimpleAtoi also takes a sign and surrounding spaces: digits only.
+    const bool plain =
+        !digits.empty() &&
+        std::all_of(digits.begin(), digits.end(), [hex](char c) {
+          return hex ? absl::ascii_isxdigit(c) : absl::ascii_isdigit(c);
+        });
     uint64_t v = 0;
-    bool ok = false;
-    if (text.size() > 2 && text[0] == '0' &&
-        (text[1] == 'x' || text[1] == 'X')) {
-      ok = absl::SimpleHexAtoi(text.substr(2), &v);
-    } else {
-      ok = absl::SimpleAtoi(text, &v);
+    const bool ok = plain && (hex ? absl::SimpleHexAtoi(digits, &v)
+                                  : absl::SimpleAtoi(digits, &v));
+    if (!ok || v < min || v > max) {
+      Usage(absl::StrCat(what, " must be a whole number from ", min, " to ",
+                         max, " (decimal or 0x hex); got '", text, "'"));
+      return 0;
     }
-    if (!ok) Usage(absl::StrCat(what, ": not a number: '", text, "'"));
-    return ok ? v : 0;
+    return v;
   }
 
-  uint32_t ParseU32(const std::string& what, const std::string& text) {
-    const uint64_t v = ParseU64(what, text);
-    if (v > UINT32_MAX) Usage(absl::StrCat(what, ": too large"));
-    return static_cast<uint32_t>(v);
+  // Account ids and op ids (hold ids): any but 0.
+  uint64_t ParseId(const std::string& what, const std::string& text) {
+    return ParseNumber(what, text, 1, UINT64_MAX);
+  }
+
+  // What the ledger can move in one op: balances are signed 64-bit.
+  uint64_t ParseAmount(const std::string& what, const std::string& text,
+                       uint64_t min = 1) {
+    return ParseNumber(what, text, min, INT64_MAX);
+  }
+
+  uint32_t ParseCurrency(const std::string& text) {
+    return static_cast<uint32_t>(ParseNumber("CURRENCY", text, 1, UINT32_MAX));
   }
 
   // False (and a usage error) unless there are min..max operands.
@@ -177,7 +208,8 @@ class Runner {
     return kExitUsage;
   }
 
-  Op NewOp(OpKind kind, const std::string& account) {
+  Op NewOp(OpKind kind, const std::string& account,
+           const std::string& account_name = "ACCOUNT") {
     Op op;
     op.op_id = o_.op_id;
     if (op.op_id == 0) {
@@ -186,7 +218,7 @@ class Runner {
       while (op.op_id == 0) op.op_id = gen();
     }
     op.kind = kind;
-    op.account_id = ParseU64("ACCOUNT", account);
+    op.account_id = ParseId(account_name, account);
     op.currency = o_.currency;
     op.reason = o_.reason;
     op.user_data = o_.user_data;
@@ -239,13 +271,13 @@ class Runner {
     const std::string code(ResultCodeName(res.code));
     if (o_.json) {
       out_ << absl::StrCat(
-          "{\"command\":", JsonString(cmd), ",\"op_id\":", op.op_id,
+          "{\"command\":", JsonString(cmd), ",\"op_id\":", JsonBig(op.op_id),
           ",\"result\":", JsonString(code),
           ",\"code\":", static_cast<int>(res.code),
           ",\"duplicate\":", res.duplicate() ? "true" : "false",
-          ",\"account\":", op.account_id,
-          ",\"balance_after\":", res.balance_after, ",\"seq\":", res.seq,
-          "}\n");
+          ",\"account\":", JsonBig(op.account_id),
+          ",\"balance_after\":", JsonBig(res.balance_after),
+          ",\"seq\":", JsonBig(res.seq), "}\n");
     } else {
       out_ << absl::StrCat(code, res.duplicate() ? " (duplicate)" : "", ": ",
                            cmd, " op ", op.op_id, ", account ", op.account_id,
@@ -265,21 +297,23 @@ class Runner {
     auto r = client_->Lookup(ids);
     if (!r.ok()) return Failed(r.status());
     bool all_found = true;
-    if (o_.json) out_ << "{\"seq\":" << r->seq << ",\"accounts\":[";
+    if (o_.json) out_ << "{\"seq\":" << JsonBig(r->seq) << ",\"accounts\":[";
     for (size_t i = 0; i < r->accounts.size(); ++i) {
       const AccountInfo& a = r->accounts[i];
       const bool found = a.id != 0;
       all_found &= found;
       if (o_.json) {
         out_ << (i ? "," : "")
-             << absl::StrCat("{\"id\":", ids[i],
-                             ",\"found\":", found ? "true" : "false",
-                             ",\"balance\":", a.balance, ",\"held\":", a.held,
-                             ",\"available\":", a.available(),
-                             ",\"currency\":", a.currency,
-                             ",\"overdraft_limit\":", a.overdraft_limit,
-                             ",\"balance_cap\":", a.balance_cap,
-                             ",\"history_count\":", a.history_count, "}");
+             << absl::StrCat(
+                    "{\"id\":", JsonBig(ids[i]),
+                    ",\"found\":", found ? "true" : "false",
+                    ",\"balance\":", JsonBig(a.balance),
+                    ",\"held\":", JsonBig(a.held),
+                    ",\"available\":", JsonBig(a.available()),
+                    ",\"currency\":", a.currency,
+                    ",\"overdraft_limit\":", JsonBig(a.overdraft_limit),
+                    ",\"balance_cap\":", JsonBig(a.balance_cap),
+                    ",\"history_count\":", a.history_count, "}");
       } else if (!found) {
         out_ << "account " << ids[i] << ": not found\n";
       } else {
@@ -300,10 +334,10 @@ class Runner {
     auto r = client_->History(account, o_.before, o_.limit);
     if (!r.ok()) return Failed(r.status());
     if (o_.json) {
-      out_ << "{\"account\":" << account
+      out_ << "{\"account\":" << JsonBig(account)
            << ",\"found\":" << (r->found ? "true" : "false")
-           << ",\"seq\":" << r->seq << ",\"next_before\":" << r->next_before
-           << ",\"entries\":[";
+           << ",\"seq\":" << JsonBig(r->seq)
+           << ",\"next_before\":" << r->next_before << ",\"entries\":[";
     } else if (!r->found) {
       out_ << "account " << account << ": not found\n";
     }
@@ -314,13 +348,16 @@ class Runner {
         out_ << (i ? "," : "")
              << absl::StrCat(
                     "{\"number\":", e.number, ",\"kind\":", JsonString(kind),
-                    ",\"seq\":", e.seq, ",\"op_id\":", e.op_id,
-                    ",\"amount\":", e.amount, ",\"held_delta\":", e.held_delta,
-                    ",\"balance_after\":", e.balance_after,
-                    ",\"held_after\":", e.held_after,
-                    ",\"other_account\":", e.other_account_id,
-                    ",\"reason\":", e.reason, ",\"user_data\":", e.user_data,
-                    ",\"timestamp_ns\":", e.timestamp_ns, "}");
+                    ",\"seq\":", JsonBig(e.seq),
+                    ",\"op_id\":", JsonBig(e.op_id),
+                    ",\"amount\":", JsonBig(e.amount),
+                    ",\"held_delta\":", JsonBig(e.held_delta),
+                    ",\"balance_after\":", JsonBig(e.balance_after),
+                    ",\"held_after\":", JsonBig(e.held_after),
+                    ",\"other_account\":", JsonBig(e.other_account_id),
+                    ",\"reason\":", e.reason,
+                    ",\"user_data\":", JsonBig(e.user_data),
+                    ",\"timestamp_ns\":", JsonBig(e.timestamp_ns), "}");
       } else {
         out_ << absl::StrFormat(
             "#%-5u %-13s %+d -> balance %d (held %u)  seq %u op %u", e.number,
@@ -368,15 +405,16 @@ class Runner {
     if (o_.json) {
       out_ << "{";
       for (const auto& [k, v] : fields)
-        out_ << JsonString(k) << ":" << v << ",";
+        out_ << JsonString(k) << ":" << JsonBig(v) << ",";
       out_ << "\"shards\":[";
       for (size_t i = 0; i < r->shards.size(); ++i) {
         const ShardCounters& sh = r->shards[i];
         out_ << (i ? "," : "")
-             << absl::StrCat("{\"txns_applied\":", sh.txns_applied,
-                             ",\"multi_shard_txns\":", sh.multi_shard_txns,
-                             ",\"deferred_txns\":", sh.deferred_txns,
-                             ",\"accounts\":", sh.accounts, "}");
+             << absl::StrCat(
+                    "{\"txns_applied\":", JsonBig(sh.txns_applied),
+                    ",\"multi_shard_txns\":", JsonBig(sh.multi_shard_txns),
+                    ",\"deferred_txns\":", JsonBig(sh.deferred_txns),
+                    ",\"accounts\":", JsonBig(sh.accounts), "}");
       }
       out_ << "]}\n";
     } else {
@@ -401,16 +439,16 @@ class Runner {
     const std::string hex =
         absl::StrFormat("%016x%016x", r->digest.hi, r->digest.lo);
     if (o_.json) {
-      out_ << "{\"seq\":" << r->seq << ",\"digest\":\"" << hex
-           << "\",\"accounts\":" << r->digest.accounts
-           << ",\"holds\":" << r->digest.holds << ",\"currencies\":[";
+      out_ << "{\"seq\":" << JsonBig(r->seq) << ",\"digest\":\"" << hex
+           << "\",\"accounts\":" << JsonBig(r->digest.accounts)
+           << ",\"holds\":" << JsonBig(r->digest.holds) << ",\"currencies\":[";
       for (size_t i = 0; i < r->totals.size(); ++i) {
         const CurrencyTotal& t = r->totals[i];
         out_ << (i ? "," : "")
              << absl::StrCat("{\"currency\":", t.currency,
-                             ",\"accounts\":", t.accounts, ",\"balance\":\"",
-                             Int128(t.balance), "\",\"held\":\"",
-                             Int128(t.held), "\"}");
+                             ",\"accounts\":", JsonBig(t.accounts),
+                             ",\"balance\":", JsonBig(t.balance),
+                             ",\"held\":", JsonBig(t.held), "}");
       }
       out_ << "]}\n";
     } else {
@@ -451,6 +489,13 @@ std::string CliUsage() {
   ping
 Operations take --op_id (default: random, printed; rerun with the same
 --op_id to retry safely), --currency (guard), --reason, --user_data.
+Ids are 1 to 18446744073709551615; amounts 1 to 9223372036854775807.
+--json prints one JSON object. Integers that may exceed 2^53 are strings of
+decimal digits, so JavaScript's JSON.parse never rounds them: every 64-bit
+and 128-bit field (balance, held, available, limits, amounts, totals,
+account and op ids, seq, counters) is a string, e.g. "balance":"100";
+32-bit fields (currency, code, reason, number, history_count, next_before)
+are numbers; booleans and result names are as they are.
 Exit status: 0 ok (create-account also on account_exists), 1 refused by
 the ledger (any other result code, or an account not found), 2 usage
 error, 3 no answer (cannot connect, auth failed, connection lost, timeout).)";

@@ -50,6 +50,11 @@ void ShrinkIfLarge(std::vector<T>& v) {
 
 }  // namespace
 
+std::string TooManyConnectionsMessage(const ServerConfig& config) {
+  return absl::StrCat("the server is at max_connections (",
+                      config.max_connections, ")");
+}
+
 Connection::Connection(ServerShared& shared, asio::ip::tcp::socket socket,
                        bool refuse)
     : shared_(shared),
@@ -105,8 +110,7 @@ void Connection::DoStart() {
   if (refuse_) {
     shared_.connections_refused.fetch_add(1, std::memory_order_relaxed);
     Fail(ErrorCode::kTooManyConnections, 0,
-         absl::StrCat("the server is at max_connections (",
-                      shared_.config.max_connections, ")"),
+         TooManyConnectionsMessage(shared_.config),
          /*protocol_error=*/false);
     return;
   }

@@ -29,6 +29,11 @@
 
 namespace coffer::net {
 
+// The text of the ERROR too_many_connections that every refused connection
+// gets, whether it lingers as a Connection or is refused at once by the
+// acceptor (net/server.cc).
+std::string TooManyConnectionsMessage(const ServerConfig& config);
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   // `refuse`: the server is at max_connections; the connection only sends

@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string_view>
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 namespace coffer::net {
 namespace {
@@ -36,6 +38,35 @@ void PrintHelp(const std::string& usage, const std::string& flags_under) {
   }
 }
 
+// "-5", "-0x10": an operand (a negative number, which the program then
+// refuses with a message about its range), not a flag named "5".
+bool LooksLikeNegativeNumber(std::string_view arg) {
+  return arg.size() >= 2 && arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9';
+}
+
+template <typename T>
+bool RangeOf(const absl::CommandLineFlag& flag, std::string* range) {
+  if (!flag.IsOfType<T>()) return false;
+  *range = absl::StrCat("from ", std::numeric_limits<T>::min(), " to ",
+                        std::numeric_limits<T>::max());
+  return true;
+}
+
+// Abseil's own message for a bad integer ("Illegal value '-5' specified for
+// flag 'op_id'") does not say what is allowed; this one does.
+std::string BadValueMessage(const absl::CommandLineFlag& flag,
+                            const std::string& value,
+                            const std::string& error) {
+  std::string range;
+  if (RangeOf<uint64_t>(flag, &range) || RangeOf<int64_t>(flag, &range) ||
+      RangeOf<uint32_t>(flag, &range) || RangeOf<int32_t>(flag, &range) ||
+      RangeOf<uint16_t>(flag, &range) || RangeOf<int16_t>(flag, &range)) {
+    return absl::StrCat("--", flag.Name(), " must be a whole number ", range,
+                        "; got '", value, "'");
+  }
+  return absl::StrCat("--", flag.Name(), ": ", error);
+}
+
 }  // namespace
 
 std::vector<std::string> ParseProgramFlags(int argc, char** argv,
@@ -50,7 +81,7 @@ std::vector<std::string> ParseProgramFlags(int argc, char** argv,
       for (++i; i < argc; ++i) positional.emplace_back(argv[i]);
       break;
     }
-    if (arg.size() < 2 || arg[0] != '-') {
+    if (arg.size() < 2 || arg[0] != '-' || LooksLikeNegativeNumber(arg)) {
       positional.emplace_back(arg);
       continue;
     }
@@ -88,7 +119,7 @@ std::vector<std::string> ParseProgramFlags(int argc, char** argv,
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
-      UsageError(program, "--" + name + ": " + error);
+      UsageError(program, BadValueMessage(*flag, value, error));
     }
   }
   return positional;

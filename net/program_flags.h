@@ -11,7 +11,9 @@ namespace coffer::net {
 
 // Sets every --flag in argv (`--name=value`, `--name value`, `--bool`,
 // `--nobool`; one or two dashes; "--" ends flags) and returns the other
-// arguments, program name excluded. --help (-h, --helpfull) prints `usage`
+// arguments, program name excluded. An argument that looks like a negative
+// number ("-5") is an operand, not a flag, so that the program can say
+// which values it takes. --help (-h, --helpfull) prints `usage`
 // and the flags defined in net/ with their defaults, then exits 0.
 // `flags_under`: --help lists the flags defined in files whose path
 // contains it (the benches in bench/ use this parser too).

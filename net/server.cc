@@ -1,5 +1,7 @@
 #include "net/server.h"
 
+#include <sys/socket.h>
+
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -11,13 +13,45 @@ namespace {
 
 namespace asio = boost::asio;
 
-// Refused connections linger (to deliver their ERROR) for at most ~2 s
-// each; beyond this many at once, extra ones are closed without a word so
-// a connection flood cannot pin descriptors.
+// Refused connections linger (to deliver their ERROR) for at most ~1 s
+// each; beyond this many at once, extra ones are refused at once on the
+// accepting thread (RefuseAtOnce) so a connection flood cannot pin
+// descriptors.
 constexpr uint64_t kRefusalsLingeringMax = 64;
+// What RefuseAtOnce reads and drops of a refused client's early bytes
+// (a HELLO is 24 bytes plus a token of at most 256).
+constexpr size_t kRefusalDrainMax = 4096;
 // After accept() fails (e.g. out of descriptors), wait before the next try
 // rather than spin.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
+
+// A refusal beyond the lingering bound, done synchronously with
+// non-blocking calls so that it costs the acceptor no wait: the ERROR
+// frame (under 100 bytes) fits a fresh socket's empty send buffer, so one
+// send queues it whole. The send side is shut (FIN after the frame), and
+// what the client already sent is read and dropped, because closing a
+// socket with unread input sends RST, which can make the client's kernel
+// discard the ERROR. Bytes that arrive after the close still get RST: the
+// client then sees a reset after its connect succeeded.
+void RefuseAtOnce(asio::ip::tcp::socket& socket, const ServerConfig& config) {
+  std::vector<uint8_t> frame;
+  EncodeError(0, ErrorCode::kTooManyConnections, kErrorFlagClosing,
+              TooManyConnectionsMessage(config), frame);
+  const int fd = socket.native_handle();
+  // A short or failed send leaves nothing to retry: the peer is gone or
+  // misbehaving, and the acceptor must not wait for it.
+  if (::send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+    ::shutdown(fd, SHUT_WR);
+    uint8_t discard[512];
+    for (size_t drained = 0; drained < kRefusalDrainMax;) {
+      const ssize_t n = ::recv(fd, discard, sizeof discard, MSG_DONTWAIT);
+      if (n <= 0) break;  // nothing more yet, EOF, or an error
+      drained += static_cast<size_t>(n);
+    }
+  }
+  boost::system::error_code ignored;
+  socket.close(ignored);
+}
 
 }  // namespace
 
@@ -99,8 +133,7 @@ void Server::OnAccept(const boost::system::error_code& ec,
   if (refuse && sh.refusals_lingering.load(std::memory_order_relaxed) >=
                     kRefusalsLingeringMax) {
     sh.connections_refused.fetch_add(1, std::memory_order_relaxed);
-    boost::system::error_code ignored;
-    socket.close(ignored);
+    RefuseAtOnce(socket, sh.config);
   } else {
     Admit(std::move(socket), refuse);
   }

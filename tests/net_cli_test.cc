@@ -83,7 +83,7 @@ TEST_F(NetCli, RetryWithTheSameOpIdIsAnsweredAsDuplicate) {
   EXPECT_NE(out_.str().find("\"duplicate\":false"), std::string::npos);
   ASSERT_EQ(Run({"debit", "5", "4"}), kExitOk);
   EXPECT_NE(out_.str().find("\"duplicate\":true"), std::string::npos);
-  EXPECT_NE(out_.str().find("\"balance_after\":6"), std::string::npos)
+  EXPECT_NE(out_.str().find("\"balance_after\":\"6\""), std::string::npos)
       << out_.str();
 }
 

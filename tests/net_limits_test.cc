@@ -69,6 +69,88 @@ TEST(NetLimits, ConnectionsAboveTheMaximumAreRefused) {
   EXPECT_TRUE(std::holds_alternative<Pong>(c.ReadFrame()->message));
 }
 
+// The server lets at most this many refused connections linger at once
+// (kRefusalsLingeringMax in net/server.cc); the tests below go beyond it.
+constexpr size_t kRefusalsLingering = 64;
+constexpr size_t kRefusedBeyondTheBound = 40;
+
+// Two admitted connections fill a server with max_connections 2.
+struct FullServer {
+  std::unique_ptr<LocalServer> server;
+  std::vector<RawConnection> held;
+};
+
+FullServer StartFullServer() {
+  ServerConfig sc;
+  sc.max_connections = 2;
+  FullServer f{StartServer(sc), {}};
+  if (f.server == nullptr) return f;
+  f.held.push_back(Open(*f.server));
+  f.held.push_back(Open(*f.server));
+  return f;
+}
+
+TEST(NetLimits, EveryRefusedConnectionGetsTheErrorBeyondTheLingeringBound) {
+  FullServer full = StartFullServer();
+  ASSERT_NE(full.server, nullptr);
+  // All at once and silent: the first 64 linger (waiting for our EOF), so
+  // the other 40 are refused while the lingering bound is reached.
+  constexpr size_t kExtra = kRefusalsLingering + kRefusedBeyondTheBound;
+  std::vector<RawConnection> extra;
+  for (size_t i = 0; i < kExtra; ++i) {
+    auto c =
+        RawConnection::Connect(full.server->port(), std::chrono::seconds(5));
+    ASSERT_TRUE(c.ok()) << i << ": " << c.status();
+    extra.push_back(std::move(c).value());
+  }
+  for (size_t i = 0; i < kExtra; ++i) {
+    auto f = extra[i].ReadFrame();
+    ASSERT_TRUE(f.ok()) << "connection " << i << ": " << f.status();
+    const Error* e = std::get_if<Error>(&f->message);
+    ASSERT_NE(e, nullptr) << "connection " << i;
+    EXPECT_EQ(e->code, ErrorCode::kTooManyConnections) << "connection " << i;
+    EXPECT_NE(e->flags & kErrorFlagClosing, 0) << "connection " << i;
+    EXPECT_TRUE(extra[i].ExpectClosed().ok()) << "connection " << i;
+  }
+  EXPECT_EQ(full.server->server->counters().connections_refused, kExtra);
+  // The admitted connections are unaffected.
+  ASSERT_TRUE(full.held[0].Send(2, Ping{}).ok());
+  EXPECT_TRUE(std::holds_alternative<Pong>(full.held[0].ReadFrame()->message));
+}
+
+TEST(NetLimits, RefusedClientsThatSendHelloFirstNeverHang) {
+  FullServer full = StartFullServer();
+  ASSERT_NE(full.server, nullptr);
+  constexpr size_t kExtra = kRefusalsLingering + kRefusedBeyondTheBound;
+  std::vector<RawConnection> extra;
+  for (size_t i = 0; i < kExtra; ++i) {
+    auto c =
+        RawConnection::Connect(full.server->port(), std::chrono::seconds(5));
+    ASSERT_TRUE(c.ok()) << i << ": " << c.status();
+    // May fail: the server may have refused and closed already.
+    (void)c->Send(1, Hello{});
+    extra.push_back(std::move(c).value());
+  }
+  // Each read is bounded (5 s): an ERROR, or the connection reset when the
+  // HELLO reached a socket the server had closed; never a timeout.
+  size_t told = 0;
+  for (size_t i = 0; i < kExtra; ++i) {
+    auto f = extra[i].ReadFrame();
+    if (!f.ok()) {
+      EXPECT_TRUE(absl::IsUnavailable(f.status()))
+          << "connection " << i << ": " << f.status();
+      continue;
+    }
+    const Error* e = std::get_if<Error>(&f->message);
+    ASSERT_NE(e, nullptr) << "connection " << i;
+    EXPECT_EQ(e->code, ErrorCode::kTooManyConnections) << "connection " << i;
+    ++told;
+  }
+  // More than the lingering refusals alone could tell (Linux keeps the
+  // ERROR readable even when a reset follows it, so in practice all are).
+  EXPECT_GT(told, kRefusalsLingering);
+}
+
 TEST(NetLimits, RequestsInFlightStayWithinTheBound) {
   ServerConfig sc;
   sc.max_requests_in_flight = 4;

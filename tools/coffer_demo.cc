@@ -12,12 +12,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "engine/engine.h"
 #include "engine/partition.h"
+#include "net/program_flags.h"
 
 ABSL_FLAG(uint32_t, shards, 0, "shard threads (0: one per core)");
 ABSL_FLAG(uint32_t, racers, 64, "threads racing on one balance");
@@ -202,17 +199,17 @@ void TransferBurst(coffer::Engine& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view f) {
-    return absl::StrContains(f, "tools/");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage(
-      "An in-process tour of the Coffer engine: the two incidents it "
-      "prevents, a linked purchase, and a transfer burst.\n"
-      "Usage: coffer-demo [--shards=N] [--transfers=N] ...");
-  absl::ParseCommandLine(argc, argv);
+  // The programs' shared parser: --help exits 0 (Abseil's exits 1).
+  if (!coffer::net::ParseProgramFlags(
+           argc, argv,
+           "An in-process tour of the Coffer engine: the two incidents it "
+           "prevents, a linked purchase, and a transfer burst.\n"
+           "Usage: coffer-demo [--shards=N] [--transfers=N] ...",
+           "tools/")
+           .empty()) {
+    std::fprintf(stderr, "coffer-demo: takes only flags (see --help)\n");
+    return 2;
+  }
 
   coffer::EngineConfig config;
   config.shard_count = absl::GetFlag(FLAGS_shards);

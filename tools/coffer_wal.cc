@@ -17,9 +17,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -27,13 +24,16 @@
 #include "engine/engine.h"
 #include "engine/log_codec.h"
 #include "engine/snapshot_codec.h"
+#include "net/program_flags.h"
 #include "wal/log_reader.h"
 #include "wal/snapshot_file.h"
 #include "wal/storage.h"
 
 ABSL_FLAG(std::string, data_dir, "coffer-data", "the server's data directory");
 ABSL_FLAG(std::string, archive_dir, "",
-          "history: archived log segments (the server's --wal_archive_dir)");
+          "history: a directory of older log segments that you copied there "
+          "yourself (cofferd does not archive yet: it deletes the segments "
+          "older than the previous snapshot), read with the data directory");
 ABSL_FLAG(bool, json, false, "print JSON lines instead of text");
 ABSL_FLAG(uint64_t, account, 0, "dump: only ops naming this account");
 ABSL_FLAG(uint64_t, op_id, 0, "dump: only this op id");
@@ -249,7 +249,8 @@ int Replay(const std::string& dir) {
 
 int History(const std::string& dir, uint64_t account) {
   // The whole history needs the log from seq 1: the archive (segments the
-  // server removed after snapshots) plus the live segments. Gather links to
+  // operator copied out before the server deleted them after snapshots)
+  // plus the live segments. Gather links to
   // both in a scratch directory and replay them without a snapshot.
   std::string source = dir;
   std::string scratch;
@@ -331,14 +332,11 @@ int History(const std::string& dir, uint64_t account) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view f) {
-    return absl::StrContains(f, "tools/");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage(
+  // The programs' shared parser: --help exits 0 (Abseil's exits 1), a bad
+  // flag exits 2.
+  const std::string usage = absl::StrCat(
       "Offline tool for a Coffer data directory; never writes to it.\n"
+      "Usage: coffer-wal COMMAND [ARGS] [--data_dir=DIR] [flags]\n"
       "  coffer-wal verify    check log checksums, seq continuity and "
       "snapshots; non-zero exit on damage\n"
       "  coffer-wal dump      print log records (text or --json), filtered "
@@ -347,12 +345,13 @@ int main(int argc, char** argv) {
       "totals per currency and the state digest\n"
       "  coffer-wal history ACCOUNT   an account's full history (snapshot + "
       "log + --archive_dir)");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() < 2) {
-    std::fprintf(stderr, "%s\n", absl::ProgramUsageMessage().data());
+  const std::vector<std::string> args =
+      coffer::net::ParseProgramFlags(argc, argv, usage, "tools/");
+  if (args.empty()) {
+    std::fprintf(stderr, "%s\n", usage.c_str());
     return 2;
   }
-  const std::string command = args[1];
+  const std::string& command = args[0];
   const std::string dir = absl::GetFlag(FLAGS_data_dir);
   if (!fs::is_directory(dir)) {
     return Fail(absl::StrCat("no data directory '", dir, "'"));
@@ -362,7 +361,7 @@ int main(int argc, char** argv) {
   if (command == "replay") return Replay(dir);
   if (command == "history") {
     uint64_t account = 0;
-    if (args.size() < 3 || !absl::SimpleAtoi(args[2], &account) ||
+    if (args.size() < 2 || !absl::SimpleAtoi(args[1], &account) ||
         account == 0) {
       return Fail("usage: coffer-wal history ACCOUNT (a non-zero account id)");
     }
