@@ -215,5 +215,27 @@ TEST(Cli, HelpExitsZeroOnEveryProgram) {
   }
 }
 
+// The smallest op-id window is stated in cofferd's --help, and a value below
+// it is refused in terms of cofferd's own flags, before anything starts.
+TEST(Cli, CofferdStatesTheOpIdWindowMinimumInItsOwnFlags) {
+  const ProgramRun help = RunProgram(COFFERD_BINARY, {"--help"});
+  ASSERT_EQ(help.exit_code, 0) << help.err;
+  const size_t at = help.out.find("op_ids_remembered_max");
+  ASSERT_NE(at, std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("at least 1048576", at), std::string::npos)
+      << help.out.substr(at, 400);
+
+  const ProgramRun small = RunProgram(
+      COFFERD_BINARY,
+      {"--data_dir=", "--listen=127.0.0.1:0", "--op_ids_remembered_max=1000"});
+  EXPECT_EQ(small.exit_code, 2) << small.out << small.err;
+  EXPECT_NE(small.err.find("--op_ids_remembered_max must be at least 1048576"),
+            std::string::npos)
+      << small.err;
+  EXPECT_EQ(small.err.find("ops_in_flight_max"), std::string::npos)
+      << small.err;
+  EXPECT_EQ(small.out.find("listening"), std::string::npos) << small.out;
+}
+
 }  // namespace
 }  // namespace coffer::testing
