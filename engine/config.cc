@@ -8,8 +8,12 @@ namespace coffer {
 
 uint32_t EngineConfig::ResolvedShardCount() const {
   if (shard_count != 0) return shard_count;
-  uint32_t n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : n;
+  const uint32_t n = std::thread::hardware_concurrency();
+  // On 2 cores, two shard threads beside the sequencer, the log and the io
+  // threads cost more in hand-offs (a futex wake is ~50 us there) than they
+  // gain: one core applies millions of ops/s. bench/RESULTS.md has the
+  // figures.
+  return n <= 2 ? 1 : n;
 }
 
 absl::Status EngineConfig::Validate() const {

@@ -108,6 +108,7 @@ Engine::Engine(EngineConfig config)
     sw.from_shard.push_back(t.from_shard[s].get());
     sw.shard_bells.push_back(&t.shards[s]->bell());
   }
+  if (inline_layout()) sw.inline_shard = t.shards[0].get();
   t.sequencer->Wire(std::move(sw));
   for (uint32_t s = 0; s < n; ++s) {
     internal::ShardWiring w;
@@ -127,7 +128,8 @@ Engine::Engine(EngineConfig config)
 void Engine::StartThreads() {
   Threads& t = *threads_;
   const uint32_t n = shard_count_;
-  for (uint32_t s = 0; s < n; ++s) {
+  // The inline layout runs its one shard on the sequencer's thread.
+  for (uint32_t s = 0; s < n && !inline_layout(); ++s) {
     t.shard_threads.emplace_back([shard = t.shards[s].get()] { shard->Run(); });
   }
   t.sequencer_thread = std::thread([seq = t.sequencer.get()] { seq->Run(); });
@@ -360,7 +362,8 @@ absl::Status Engine::Recover() {
   threads_->log = std::make_unique<internal::LogThread>(
       std::move(writer).value(), &threads_->sequencer->bell(),
       config_.on_fatal);
-  threads_->log->Start();
+  // The inline layout syncs on the sequencer's thread: no log thread.
+  if (!inline_layout()) threads_->log->Start();
   threads_->sequencer->AttachLog(threads_->log.get());
   recovery_.last_seq = expect - 1;
   recovery_.seconds =

@@ -92,6 +92,9 @@ class Engine {
   void RequestSnapshot();
 
   uint32_t shard_count() const { return shard_count_; }
+  // One shard: the sequencer's thread also applies and syncs the log, so a
+  // request crosses two hand-offs (caller -> sequencer -> on_complete).
+  bool inline_layout() const { return shard_count_ == 1; }
   const RecoveryReport& recovery() const { return recovery_; }
   const EngineConfig& config() const { return config_; }
   EngineStats Stats() const;

@@ -56,46 +56,56 @@ void LogThread::Run() {
       bell_.Awake();
       continue;
     }
-    if (failed_.load(std::memory_order_relaxed)) {
-      // Dead: keep recycling chunks so the sequencer never blocks, but
-      // never write or acknowledge again.
-      for (LogChunk* done : batch) {
-        done->Clear();
-        free_.push(done);
-      }
-      batch.clear();
-      continue;
-    }
-    absl::Status status;
-    uint64_t last = 0, count = 0;
-    for (LogChunk* chunk : batch) {
-      for (const LogChunk::Span& s : chunk->records) {
-        if (!status.ok()) break;
-        status = writer_->Append(
-            wal::RecordType::kTransactions, s.first_seq, s.last_seq,
-            std::string_view(chunk->bytes).substr(s.offset, s.size));
-        last = s.last_seq;
-        ++count;
-      }
-    }
-    if (status.ok()) status = writer_->Sync();
-    if (!status.ok()) {
-      failed_.store(true, std::memory_order_release);
-      on_fatal_(status);
-    } else {
-      durable_seq_.store(last, std::memory_order_release);
-      syncs_.store(syncs_.load(std::memory_order_relaxed) + 1,
-                   std::memory_order_relaxed);
-      records_.store(records_.load(std::memory_order_relaxed) + count,
-                     std::memory_order_relaxed);
-      sequencer_bell_->Ring();
-    }
+    WriteAndSync(batch);
+  }
+}
+
+void LogThread::SyncNow(LogChunk* chunk) {
+  assert(!thread_.joinable());
+  inline_batch_.assign(1, chunk);
+  WriteAndSync(inline_batch_);
+}
+
+void LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
+  if (failed_.load(std::memory_order_relaxed)) {
+    // Dead: keep recycling chunks so the sequencer never blocks, but
+    // never write or acknowledge again.
     for (LogChunk* done : batch) {
       done->Clear();
       free_.push(done);
     }
     batch.clear();
+    return;
   }
+  absl::Status status;
+  uint64_t last = 0, count = 0;
+  for (LogChunk* chunk : batch) {
+    for (const LogChunk::Span& s : chunk->records) {
+      if (!status.ok()) break;
+      status = writer_->Append(
+          wal::RecordType::kTransactions, s.first_seq, s.last_seq,
+          std::string_view(chunk->bytes).substr(s.offset, s.size));
+      last = s.last_seq;
+      ++count;
+    }
+  }
+  if (status.ok()) status = writer_->Sync();
+  if (!status.ok()) {
+    failed_.store(true, std::memory_order_release);
+    on_fatal_(status);
+  } else {
+    durable_seq_.store(last, std::memory_order_release);
+    syncs_.store(syncs_.load(std::memory_order_relaxed) + 1,
+                 std::memory_order_relaxed);
+    records_.store(records_.load(std::memory_order_relaxed) + count,
+                   std::memory_order_relaxed);
+    sequencer_bell_->Ring();
+  }
+  for (LogChunk* done : batch) {
+    done->Clear();
+    free_.push(done);
+  }
+  batch.clear();
 }
 
 }  // namespace coffer::internal

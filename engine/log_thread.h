@@ -57,6 +57,11 @@ class LogThread {
   LogChunk* TakeFree();
   // Hands a filled chunk over; never fails (there are kChunks slots).
   void Submit(LogChunk* chunk);
+  // The inline layout (engine/DESIGN.md "Threads"): writes and fdatasyncs
+  // `chunk` on the calling thread, then recycles it, with the same contract
+  // as the thread (durable_seq advances only after the sync; a failure is
+  // fatal and sticky). Only when Start() was never called.
+  void SyncNow(LogChunk* chunk);
 
   // Last seq known to be on stable storage.
   uint64_t durable_seq() const {
@@ -68,6 +73,8 @@ class LogThread {
 
  private:
   void Run();
+  // Writes and syncs every record of `batch`, then recycles its chunks.
+  void WriteAndSync(std::vector<LogChunk*>& batch);
 
   std::unique_ptr<wal::LogWriter> writer_;
   Doorbell* sequencer_bell_;
@@ -82,6 +89,7 @@ class LogThread {
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> records_{0};
   std::thread thread_;
+  std::vector<LogChunk*> inline_batch_;  // SyncNow's, kept to reuse
 };
 
 }  // namespace coffer::internal

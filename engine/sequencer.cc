@@ -415,6 +415,13 @@ void Sequencer::AddTxn(Request* r, const Txn& x) {
 
 void Sequencer::Dispatch(Request* r) {
   RequestState& in = r->internal;
+  if (wiring_.inline_shard != nullptr) {
+    // No hand-off: apply now; the answer waits only for the log sync that
+    // this same thread does before it admits more (FlushLog).
+    if (!in.txns.empty()) wiring_.inline_shard->ExecuteRequest(r);
+    OnShardsDone(r);
+    return;
+  }
   // Fill every shard's count before the first hand-off: a shard may finish
   // and answer while later shards are still being handed the request.
   for (uint32_t s = 0; s < shard_count_; ++s) {
@@ -516,6 +523,13 @@ void Sequencer::LogRequest(const Request& r) {
 void Sequencer::FlushLog() {
   LogThread* log = log_.load(std::memory_order_acquire);
   if (log == nullptr || chunk_ == nullptr || chunk_->empty()) return;
+  if (wiring_.inline_shard != nullptr) {
+    // The inline layout syncs here: everything admitted in this pass (one
+    // group commit), while the io threads queue the next requests.
+    log->SyncNow(chunk_);
+    chunk_ = nullptr;
+    return;
+  }
   if (chunk_ == &overflow_chunk_) {
     LogChunk* c = log->TakeFree();
     if (c == nullptr) return;  // still all busy: keep gathering

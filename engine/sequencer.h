@@ -21,6 +21,7 @@
 #include "engine/op_id_table.h"
 #include "engine/queues.h"
 #include "engine/request.h"
+#include "engine/shard.h"
 
 namespace coffer::internal {
 
@@ -29,6 +30,9 @@ struct SequencerWiring {
   std::vector<RequestQueue*> to_shard;
   std::vector<RequestQueue*> from_shard;
   std::vector<Doorbell*> shard_bells;
+  // The inline layout: the one shard, run on the sequencer's thread, and
+  // the log synced there too (engine/DESIGN.md "Threads"). Null otherwise.
+  Shard* inline_shard = nullptr;
   const std::atomic<bool>* stop = nullptr;  // finish in-flight work, return
 };
 

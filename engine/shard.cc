@@ -346,6 +346,26 @@ void Shard::Send(uint32_t peer, const PeerMsg& msg) {
 
 // --- running transactions -------------------------------------------------
 
+void Shard::ExecuteRequest(Request* r) {
+  assert(shard_count_ == 1 && lock_queues_.empty());
+  const std::vector<uint32_t>& mine = r->internal.shard_txns[index_];
+  const auto n = static_cast<uint32_t>(mine.size());
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i + kPrefetchDistance < n) {
+      const Txn& ahead = r->internal.txns[mine[i + kPrefetchDistance]];
+      if (ahead.kind == TxnKind::kOps) {
+        Prefetch(&r->ops[ahead.op_begin], ahead.op_count);
+      }
+    }
+    const Txn& x = r->internal.txns[mine[i]];
+    if (x.kind == TxnKind::kDigest) {
+      RunDigest(r, x);
+    } else {
+      Run(r, mine[i]);
+    }
+  }
+}
+
 void Shard::ApplyInline(Request* r, uint64_t first_seq, uint64_t timestamp_ns) {
   r->results.resize(r->ops.size());
   Txn x;

@@ -69,6 +69,14 @@ class Shard {
   // be running. Fills r->results.
   void ApplyInline(Request* r, uint64_t first_seq, uint64_t timestamp_ns);
 
+  // The inline layout (one shard, engine/DESIGN.md "Threads"): runs every
+  // transaction of an ordered request, in order, on the calling thread,
+  // which is then this shard's only thread (the worker loop never runs).
+  // With one shard nothing is ever multi-shard or waiting on a lock, so the
+  // lock manager is bypassed; the request is not handed back through a
+  // queue: the caller continues with it.
+  void ExecuteRequest(Request* r);
+
   // Snapshots. Save* run while the shard's thread is idle, in a forked child
   // (engine/DESIGN.md "Snapshots"); Restore* and FinishRestore run before
   // the thread starts. Records may come from a snapshot taken with another
