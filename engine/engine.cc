@@ -163,6 +163,9 @@ SubmitResult Engine::TrySubmit(Request* request) {
       request->lookup_ids.size() > config_.request_ops_max) {
     return SubmitResult::kTooLarge;
   }
+  // Stamped before the push: once pushed, the request is the sequencer's.
+  // A refused push is stamped again on the next try.
+  request->internal.submitted_ns = SteadyNowNs();
   if (!threads_->submit->bounded_push(request)) {
     return SubmitResult::kQueueFull;
   }
@@ -171,6 +174,7 @@ SubmitResult Engine::TrySubmit(Request* request) {
 }
 
 void Engine::SubmitInternal(Request* request) {
+  request->internal.submitted_ns = 0;  // recovery replay: not measured
   while (!threads_->submit->bounded_push(request)) std::this_thread::yield();
   threads_->sequencer->bell().Ring();
 }
@@ -215,6 +219,23 @@ StateDigest Engine::Digest() {
   request.kind = RequestKind::kDigest;
   Execute(request);
   return request.digest;
+}
+
+std::vector<StageSnapshot> Engine::Stages() const {
+  const internal::SequencerStages& q = threads_->sequencer->stages();
+  std::vector<StageSnapshot> out = {
+      {Stage::kReceivedSubmitted, q.received_submitted_ns.Snapshot()},
+      {Stage::kSubmittedOrdered, q.submitted_ordered_ns.Snapshot()},
+      {Stage::kOrderedApplied, q.ordered_applied_ns.Snapshot()},
+      {Stage::kAppliedReleased, q.applied_released_ns.Snapshot()},
+      {Stage::kLogFsync, {}},
+      {Stage::kLogBatchOps, {}},
+  };
+  if (threads_->log != nullptr) {
+    out[4].histogram = threads_->log->fsync_ns().Snapshot();
+    out[5].histogram = threads_->log->batch_ops().Snapshot();
+  }
+  return out;
 }
 
 EngineStats Engine::Stats() const {

@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/config.h"
+#include "engine/latency_histogram.h"
 #include "engine/request.h"
 #include "engine/types.h"
 
@@ -65,6 +66,12 @@ struct EngineStats {
   std::vector<Shard> shards;
 };
 
+// One stage of the latency breakdown (engine/latency_histogram.h).
+struct StageSnapshot {
+  Stage stage = Stage::kTotal;
+  HistogramSnapshot histogram;
+};
+
 class Engine {
  public:
   // Recovers the state from config.data_dir (if set) and starts the
@@ -98,6 +105,11 @@ class Engine {
   const RecoveryReport& recovery() const { return recovery_; }
   const EngineConfig& config() const { return config_; }
   EngineStats Stats() const;
+  // The engine's stages since start: received_submitted (requests with a
+  // received_ns), submitted_ordered, ordered_applied, applied_released (one
+  // sample per request accepted by TrySubmit, recorded when it completes),
+  // log_fsync and log_batch_ops (one per log sync; empty without a log).
+  std::vector<StageSnapshot> Stages() const;
 
  private:
   explicit Engine(EngineConfig config);

@@ -78,7 +78,8 @@ void LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
     return;
   }
   absl::Status status;
-  uint64_t last = 0, count = 0;
+  uint64_t last = 0, count = 0, ops = 0;
+  const uint64_t started_ns = SteadyNowNs();
   for (LogChunk* chunk : batch) {
     for (const LogChunk::Span& s : chunk->records) {
       if (!status.ok()) break;
@@ -87,6 +88,7 @@ void LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
           std::string_view(chunk->bytes).substr(s.offset, s.size));
       last = s.last_seq;
       ++count;
+      ops += s.last_seq - s.first_seq + 1;
     }
   }
   if (status.ok()) status = writer_->Sync();
@@ -94,6 +96,10 @@ void LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
     failed_.store(true, std::memory_order_release);
     on_fatal_(status);
   } else {
+    // Recorded before durable_seq moves, so that whoever sees a request
+    // released also sees the sync that covered it.
+    fsync_ns_.RecordInterval(started_ns, SteadyNowNs());
+    batch_ops_.Record(ops);
     durable_seq_.store(last, std::memory_order_release);
     syncs_.store(syncs_.load(std::memory_order_relaxed) + 1,
                  std::memory_order_relaxed);

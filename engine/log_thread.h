@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "engine/doorbell.h"
+#include "engine/latency_histogram.h"
 #include "engine/queues.h"
 #include "wal/log_writer.h"
 
@@ -70,6 +71,10 @@ class LogThread {
   bool failed() const { return failed_.load(std::memory_order_acquire); }
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
   uint64_t records() const { return records_.load(std::memory_order_relaxed); }
+  // Per successful sync: the time to write and fdatasync the batch, and
+  // the ops it made durable. Written by the log thread only.
+  const LatencyHistogram& fsync_ns() const { return fsync_ns_; }
+  const LatencyHistogram& batch_ops() const { return batch_ops_; }
 
  private:
   void Run();
@@ -88,6 +93,8 @@ class LogThread {
   std::atomic<uint64_t> durable_seq_{0};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> records_{0};
+  LatencyHistogram fsync_ns_;
+  LatencyHistogram batch_ops_;
   std::thread thread_;
   std::vector<LogChunk*> inline_batch_;  // SyncNow's, kept to reuse
 };

@@ -61,6 +61,14 @@ struct Request {
   // ordered at. A read reflects exactly the operations ordered before it.
   uint64_t seq = 0;
 
+  // Stage timestamps (SteadyNowNs, engine/latency_histogram.h) for the
+  // per-stage latency breakdown. received_ns is the caller's: when the
+  // request arrived (the network sets it when the whole frame is in its
+  // buffer); 0 = not stamped, and the received_submitted stage skips it.
+  // released_ns is set by the engine just before on_complete.
+  uint64_t received_ns = 0;
+  uint64_t released_ns = 0;
+
   // Called once, on an engine thread, when every answer is filled in. Keep
   // it short and non-blocking (post to an executor, fulfil a promise).
   std::function<void(Request&)> on_complete;

@@ -87,6 +87,11 @@ struct RequestState {
   uint32_t duplicates_waiting = 0;  // sequencer only
   uint32_t cost = 0;                // sequencer only: ops it counts for
   bool completed = false;           // sequencer only
+  // Stage stamps (SteadyNowNs): TrySubmit accepted it (0: an internal
+  // request, not measured), the sequencer ordered it, every shard was done.
+  uint64_t submitted_ns = 0;
+  uint64_t ordered_ns = 0;  // sequencer only
+  uint64_t applied_ns = 0;  // sequencer only
 };
 
 }  // namespace coffer::internal

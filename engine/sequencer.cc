@@ -155,6 +155,8 @@ uint64_t Sequencer::NextTimestamp() {
 
 void Sequencer::Sequence(Request* r) {
   RequestState& in = r->internal;
+  // Replayed requests (submitted_ns 0) skip the clock reads.
+  in.ordered_ns = in.submitted_ns != 0 ? SteadyNowNs() : 0;
   in.txns.clear();
   in.snaps.clear();
   in.shard_txns.resize(shard_count_);
@@ -447,6 +449,7 @@ void Sequencer::Dispatch(Request* r) {
 
 void Sequencer::OnShardsDone(Request* r) {
   RequestState& in = r->internal;
+  in.applied_ns = in.submitted_ns != 0 ? SteadyNowNs() : 0;
   // Replayed ops are remembered with their results like live ones, so a
   // retry after a restart gets the original answer.
   if (r->kind == RequestKind::kOps || r->kind == RequestKind::kReplay) {
@@ -679,8 +682,22 @@ void Sequencer::Complete(Request* r) {
   assert(requests_in_flight_ > 0 && ops_in_flight_ >= in.cost);
   --requests_in_flight_;
   ops_in_flight_ -= in.cost;
+  r->released_ns = 0;
+  if (in.submitted_ns != 0) RecordStages(r);
   // The owner may free or reuse the request from here on.
   if (r->on_complete) r->on_complete(*r);
+}
+
+void Sequencer::RecordStages(Request* r) {
+  const RequestState& in = r->internal;
+  r->released_ns = SteadyNowNs();
+  if (r->received_ns != 0) {
+    stages_.received_submitted_ns.RecordInterval(r->received_ns,
+                                                 in.submitted_ns);
+  }
+  stages_.submitted_ordered_ns.RecordInterval(in.submitted_ns, in.ordered_ns);
+  stages_.ordered_applied_ns.RecordInterval(in.ordered_ns, in.applied_ns);
+  stages_.applied_released_ns.RecordInterval(in.applied_ns, r->released_ns);
 }
 
 }  // namespace coffer::internal

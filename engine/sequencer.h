@@ -17,6 +17,7 @@
 #include "absl/container/inlined_vector.h"
 #include "engine/config.h"
 #include "engine/doorbell.h"
+#include "engine/latency_histogram.h"
 #include "engine/log_thread.h"
 #include "engine/op_id_table.h"
 #include "engine/queues.h"
@@ -48,6 +49,15 @@ struct SequencerCounters {
   std::atomic<uint64_t> snapshot_pause_us{0};  // last admission pause
 };
 
+// The stages the sequencer sees (it writes them, any thread may read).
+// Recorded in Complete for requests that TrySubmit stamped.
+struct SequencerStages {
+  LatencyHistogram received_submitted_ns;  // only when received_ns != 0
+  LatencyHistogram submitted_ordered_ns;
+  LatencyHistogram ordered_applied_ns;
+  LatencyHistogram applied_released_ns;
+};
+
 class Sequencer {
  public:
   Sequencer(const EngineConfig& config, uint32_t shard_count);
@@ -57,6 +67,7 @@ class Sequencer {
   void Wire(SequencerWiring wiring) { wiring_ = std::move(wiring); }
   Doorbell& bell() { return bell_; }
   const SequencerCounters& counters() const { return counters_; }
+  const SequencerStages& stages() const { return stages_; }
 
   // The worker loop; returns once stop is set and nothing is in flight.
   void Run();
@@ -108,6 +119,8 @@ class Sequencer {
   bool StepSnapshot();
   void OnSnapshotWritten(bool ok);
   void Complete(Request* r);
+  // Stamps r->released_ns and records the engine's stages of `r`.
+  void RecordStages(Request* r);
   void FailChain(Request* r, uint32_t begin, uint32_t len, uint32_t bad,
                  ResultCode code);
   void AddTxn(Request* r, const Txn& x);
@@ -122,6 +135,7 @@ class Sequencer {
   SequencerWiring wiring_;
   Doorbell bell_;
   SequencerCounters counters_;
+  SequencerStages stages_;
 
   OpIdTable op_ids_;
   // Duplicates waiting for an original still in flight: op id -> (request,

@@ -509,6 +509,10 @@ absl::StatusOr<StatsReply> Client::Stats() {
   return Take<StatsReply>(Call(StatsRequest{}));
 }
 
+absl::StatusOr<StagesReply> Client::Stages() {
+  return Take<StagesReply>(Call(StagesRequest{}));
+}
+
 absl::StatusOr<DigestReply> Client::Digest() {
   return Take<DigestReply>(Call(DigestRequest{}));
 }

@@ -80,6 +80,10 @@ class Client {
   absl::StatusOr<HistoryReply> History(uint64_t account_id, uint32_t before,
                                        uint32_t limit);
   absl::StatusOr<StatsReply> Stats();
+  // The per-stage latency breakdown. A server older than STAGES answers
+  // ERROR unknown_kind and closes: kInvalidArgument with a message that
+  // starts "unknown_kind" (the client reconnects for later calls).
+  absl::StatusOr<StagesReply> Stages();
   absl::StatusOr<DigestReply> Digest();
   absl::Status Ping();
   absl::StatusOr<Message> Call(Message request);

@@ -253,6 +253,21 @@ void EncodeStatsReply(uint64_t id, const StatsReply& m,
               static_cast<uint32_t>(m.shards.size()), version);
 }
 
+void EncodeStagesReply(uint64_t id, const StagesReply& m,
+                       std::vector<uint8_t>& out, uint16_t version) {
+  const size_t at = BeginFrame(out, m.stages.size() * kStageRecordBytes);
+  uint8_t* p = Body(out, at);
+  for (const StageRecord& r : m.stages) {
+    Put16(p + 0, r.stage);
+    Put16(p + 2, 0);
+    Put32(p + 4, 0);
+    PutU64s(p + 8, {r.count, r.p50_ns, r.p99_ns, r.p999_ns, r.max_ns});
+    p += kStageRecordBytes;
+  }
+  FinishFrame(out, at, MessageKind::kStagesReply, id,
+              static_cast<uint32_t>(m.stages.size()), version);
+}
+
 // Fails with kBadLength unless `body_bytes == fixed + count * record`.
 bool Expect(const FrameHeader& h, uint64_t fixed, uint64_t record,
             Problem* problem) {
@@ -276,14 +291,15 @@ bool Fail(ErrorCode code, std::string message, Problem* problem) {
 
 MessageKind KindOf(const Message& m) {
   static constexpr MessageKind kKinds[] = {
-      MessageKind::kHello,   MessageKind::kHelloOk,
-      MessageKind::kOps,     MessageKind::kOpsReply,
-      MessageKind::kLookup,  MessageKind::kLookupReply,
-      MessageKind::kHistory, MessageKind::kHistoryReply,
-      MessageKind::kStats,   MessageKind::kStatsReply,
-      MessageKind::kDigest,  MessageKind::kDigestReply,
-      MessageKind::kPing,    MessageKind::kPong,
-      MessageKind::kError};
+      MessageKind::kHello,      MessageKind::kHelloOk,
+      MessageKind::kOps,        MessageKind::kOpsReply,
+      MessageKind::kLookup,     MessageKind::kLookupReply,
+      MessageKind::kHistory,    MessageKind::kHistoryReply,
+      MessageKind::kStats,      MessageKind::kStatsReply,
+      MessageKind::kDigest,     MessageKind::kDigestReply,
+      MessageKind::kPing,       MessageKind::kPong,
+      MessageKind::kError,      MessageKind::kStages,
+      MessageKind::kStagesReply};
   static_assert(std::size(kKinds) == std::variant_size_v<Message>);
   return kKinds[m.index()];
 }
@@ -402,6 +418,10 @@ void EncodeFrame(uint64_t request_id, const Message& m,
           EncodeEmpty(request_id, MessageKind::kPing, out, version);
         } else if constexpr (std::is_same_v<T, Pong>) {
           EncodeEmpty(request_id, MessageKind::kPong, out, version);
+        } else if constexpr (std::is_same_v<T, StagesRequest>) {
+          EncodeEmpty(request_id, MessageKind::kStages, out, version);
+        } else if constexpr (std::is_same_v<T, StagesReply>) {
+          EncodeStagesReply(request_id, x, out, version);
         } else {
           static_assert(std::is_same_v<T, Error>);
           EncodeError(request_id, x.code, x.flags, x.message, out, version);
@@ -460,10 +480,13 @@ bool CheckLayout(const FrameHeader& h, Problem* problem) {
       return Expect(h, kStatsReplyFixedBytes, kShardStatsBytes, problem);
     case MessageKind::kDigestReply:
       return Expect(h, kDigestReplyFixedBytes, kCurrencyTotalBytes, problem);
+    case MessageKind::kStagesReply:
+      return Expect(h, 0, kStageRecordBytes, problem);
     case MessageKind::kStats:
     case MessageKind::kDigest:
     case MessageKind::kPing:
     case MessageKind::kPong:
+    case MessageKind::kStages:
       return h.count == 0
                  ? Expect(h, 0, 0, problem)
                  : Fail(ErrorCode::kBadLength,
@@ -641,6 +664,20 @@ bool DecodeBody(const FrameHeader& h, std::span<const uint8_t> body,
     case MessageKind::kPing:
       *out = Ping{};
       return true;
+    case MessageKind::kStages:
+      *out = StagesRequest{};
+      return true;
+    case MessageKind::kStagesReply: {
+      // Reserved fields are ignored: a later version may use them.
+      StagesReply m;
+      m.stages.resize(n);
+      for (size_t i = 0; i < n; ++i, p += kStageRecordBytes) {
+        m.stages[i] = {Get16(p),      Get64(p + 8),  Get64(p + 16),
+                       Get64(p + 24), Get64(p + 32), Get64(p + 40)};
+      }
+      *out = std::move(m);
+      return true;
+    }
     case MessageKind::kPong:
       *out = Pong{};
       return true;

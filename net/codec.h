@@ -119,6 +119,24 @@ struct DigestReply {
   std::vector<CurrencyTotal> totals;  // sorted by currency
   bool operator==(const DigestReply&) const = default;
 };
+// One stage of the latency breakdown (engine/latency_histogram.h: Stage
+// numbers and names). Times in ns; for log_batch_ops the values are ops.
+struct StageRecord {
+  uint16_t stage = 0;
+  uint64_t count = 0;
+  uint64_t p50_ns = 0;
+  uint64_t p99_ns = 0;
+  uint64_t p999_ns = 0;
+  uint64_t max_ns = 0;
+  bool operator==(const StageRecord&) const = default;
+};
+struct StagesRequest {
+  bool operator==(const StagesRequest&) const = default;
+};
+struct StagesReply {
+  std::vector<StageRecord> stages;  // sorted by stage
+  bool operator==(const StagesReply&) const = default;
+};
 struct Ping {
   bool operator==(const Ping&) const = default;
 };
@@ -135,7 +153,8 @@ struct Error {
 using Message =
     std::variant<Hello, HelloOk, OpsRequest, OpsReply, LookupRequest,
                  LookupReply, HistoryRequest, HistoryReply, StatsRequest,
-                 StatsReply, DigestRequest, DigestReply, Ping, Pong, Error>;
+                 StatsReply, DigestRequest, DigestReply, Ping, Pong, Error,
+                 StagesRequest, StagesReply>;
 
 MessageKind KindOf(const Message& m);
 

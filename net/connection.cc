@@ -61,7 +61,8 @@ Connection::Connection(ServerShared& shared, asio::ip::tcp::socket socket,
       socket_(std::move(socket)),
       timer_(socket_.get_executor()),
       retry_timer_(socket_.get_executor()),
-      refuse_(refuse) {
+      refuse_(refuse),
+      stages_(shared.StagesFor(&socket_.get_executor().context())) {
   if (refuse_) {
     shared_.refusals_lingering.fetch_add(1, std::memory_order_relaxed);
   } else {
@@ -242,6 +243,7 @@ void Connection::ProcessFrames() {
     const std::span<const uint8_t> body(p + kHeaderBytes, h.body_bytes);
     read_begin_ += kHeaderBytes + h.body_bytes;
     frame_pending_ = false;  // the next frame gets its own clock
+    frame_received_ns_ = SteadyNowNs();
     shared_.frames_received.fetch_add(1, std::memory_order_relaxed);
     if (!HandleFrame(h, body)) return;
   }
@@ -351,6 +353,9 @@ bool Connection::HandleFrame(const FrameHeader& h,
     case MessageKind::kStats:
       HandleStats(h.request_id);
       return true;
+    case MessageKind::kStages:
+      HandleStages(h.request_id);
+      return true;
     default:
       HandleEngineRequest(h, body);
       return state_ == State::kOpen;
@@ -409,6 +414,19 @@ void Connection::HandleStats(uint64_t request_id) {
   for (const auto& s : stats.shards) {
     reply.shards.push_back(
         {s.txns_applied, s.multi_shard_txns, s.deferred_txns, s.accounts});
+  }
+  EncodeFrame(request_id, reply, out_, version_);
+  shared_.replies_sent.fetch_add(1, std::memory_order_relaxed);
+  MaybeWrite();
+}
+
+void Connection::HandleStages(uint64_t request_id) {
+  StagesReply reply;
+  for (const StageSnapshot& s : shared_.Stages()) {
+    const HistogramSnapshot& h = s.histogram;
+    reply.stages.push_back({static_cast<uint16_t>(s.stage), h.count,
+                            h.Quantile(0.50), h.Quantile(0.99),
+                            h.Quantile(0.999), h.max});
   }
   EncodeFrame(request_id, reply, out_, version_);
   shared_.replies_sent.fetch_add(1, std::memory_order_relaxed);
@@ -476,6 +494,7 @@ void Connection::HandleEngineRequest(const FrameHeader& h,
       return;
   }
   slot->request_id = h.request_id;
+  slot->request.received_ns = frame_received_ns_;
   slot->cost_bytes =
       kHeaderBytes + h.body_bytes + reply_bytes + kRequestOverheadBytes;
   slot->first_try = Clock::now();
@@ -614,6 +633,10 @@ void Connection::OnEngineDone(Slot* slot) {
   if (state_ == State::kOpen || state_ == State::kDraining) {
     EncodeReply(*slot);
     shared_.replies_sent.fetch_add(1, std::memory_order_relaxed);
+    if (stages_ != nullptr && slot->request.released_ns != 0) {
+      out_stamps_.push_back(
+          {slot->request.received_ns, slot->request.released_ns});
+    }
   }
   ReleaseSlot(slot);
   if (state_ == State::kClosed) return;
@@ -665,6 +688,8 @@ void Connection::MaybeWrite() {
   writing_ = true;
   writing_bytes_.swap(out_);
   out_.clear();
+  writing_stamps_.swap(out_stamps_);
+  out_stamps_.clear();
   asio::async_write(
       socket_, asio::buffer(writing_bytes_),
       [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
@@ -680,6 +705,7 @@ void Connection::OnWrite(const boost::system::error_code& ec) {
     return;
   }
   last_activity_ = Clock::now();
+  RecordWritten();
   // Keep the capacity of a normal-sized buffer; free a large one.
   if (writing_bytes_.capacity() > shared_.config.max_write_queue_bytes) {
     std::vector<uint8_t>().swap(writing_bytes_);
@@ -690,6 +716,19 @@ void Connection::OnWrite(const boost::system::error_code& ec) {
   ProcessFrames();
   MaybeRead();
   TryFinish();
+}
+
+void Connection::RecordWritten() {
+  if (writing_stamps_.empty()) return;
+  // One clock read for every reply the write carried.
+  const uint64_t written_ns = SteadyNowNs();
+  for (const ReplyStamp& s : writing_stamps_) {
+    stages_->released_written_ns.RecordInterval(s.released_ns, written_ns);
+    if (s.received_ns != 0) {
+      stages_->total_ns.RecordInterval(s.received_ns, written_ns);
+    }
+  }
+  writing_stamps_.clear();
 }
 
 // ---- Closing

@@ -90,6 +90,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void HandleHello(const FrameHeader& h, std::span<const uint8_t> body);
   void HandleEngineRequest(const FrameHeader& h, std::span<const uint8_t> body);
   void HandleStats(uint64_t request_id);
+  void HandleStages(uint64_t request_id);
 
   // Engine hand-off.
   Slot* TakeSlot();
@@ -102,6 +103,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Writing.
   void MaybeWrite();
   void OnWrite(const boost::system::error_code& ec);
+  // Records the stages of the replies the completed write carried.
+  void RecordWritten();
   size_t QueuedBytes() const { return out_.size() + writing_bytes_.size(); }
 
   // Closing. Fail sends ERROR (with kErrorFlagClosing) and closes after it
@@ -122,6 +125,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::steady_timer timer_;
   boost::asio::steady_timer retry_timer_;
   const bool refuse_;
+  NetStages* const stages_;  // this io thread's; nullptr: not measured
   State state_ = State::kHandshake;
   bool started_ = false;
   bool drain_requested_ = false;
@@ -138,6 +142,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<uint8_t> out_;
   std::vector<uint8_t> writing_bytes_;
   bool writing_ = false;
+  // The stamps of the engine replies in out_ and in writing_bytes_, for
+  // the released_written and total stages when the write completes. One
+  // per reply, so bounded like the replies themselves (the write queue
+  // bound plus the requests in flight).
+  struct ReplyStamp {
+    uint64_t received_ns;
+    uint64_t released_ns;
+  };
+  std::vector<ReplyStamp> out_stamps_;
+  std::vector<ReplyStamp> writing_stamps_;
+  // When ProcessFrames found the current frame complete in read_buffer_.
+  uint64_t frame_received_ns_ = 0;
 
   // Requests decoded and not yet answered (queued or in the engine).
   uint32_t in_flight_ = 0;

@@ -15,6 +15,7 @@ bool IsKnownKind(uint16_t kind) {
     case MessageKind::kStats:
     case MessageKind::kDigest:
     case MessageKind::kPing:
+    case MessageKind::kStages:
     case MessageKind::kHelloOk:
     case MessageKind::kOpsReply:
     case MessageKind::kLookupReply:
@@ -22,6 +23,7 @@ bool IsKnownKind(uint16_t kind) {
     case MessageKind::kStatsReply:
     case MessageKind::kDigestReply:
     case MessageKind::kPong:
+    case MessageKind::kStagesReply:
     case MessageKind::kError:
       return true;
   }
@@ -49,6 +51,8 @@ std::string_view MessageKindName(MessageKind kind) {
       return "digest";
     case MessageKind::kPing:
       return "ping";
+    case MessageKind::kStages:
+      return "stages";
     case MessageKind::kHelloOk:
       return "hello_ok";
     case MessageKind::kOpsReply:
@@ -63,6 +67,8 @@ std::string_view MessageKindName(MessageKind kind) {
       return "digest_reply";
     case MessageKind::kPong:
       return "pong";
+    case MessageKind::kStagesReply:
+      return "stages_reply";
     case MessageKind::kError:
       return "error";
   }

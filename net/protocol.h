@@ -30,6 +30,7 @@ inline constexpr size_t kAccountInfoBytes = 56;
 inline constexpr size_t kHistoryEntryBytes = 96;
 inline constexpr size_t kShardStatsBytes = 32;
 inline constexpr size_t kCurrencyTotalBytes = 48;
+inline constexpr size_t kStageRecordBytes = 48;
 
 // Fixed parts of bodies (before their repeated records).
 inline constexpr size_t kHelloFixedBytes = 8;
@@ -58,6 +59,7 @@ enum class MessageKind : uint16_t {
   kStats = 0x05,
   kDigest = 0x06,
   kPing = 0x07,
+  kStages = 0x08,
   kHelloOk = 0x81,
   kOpsReply = 0x82,
   kLookupReply = 0x83,
@@ -65,6 +67,7 @@ enum class MessageKind : uint16_t {
   kStatsReply = 0x85,
   kDigestReply = 0x86,
   kPong = 0x87,
+  kStagesReply = 0x88,
   kError = 0xFF,
 };
 inline constexpr uint16_t kReplyBit = 0x80;

@@ -59,7 +59,13 @@ Server::Server(Engine* engine, const ServerConfig& config)
     : shared_(std::make_unique<ServerShared>(config, engine)),
       pool_(config.ResolvedIoThreads()),
       acceptor_(pool_.At(0)),
-      accept_retry_timer_(pool_.At(0)) {}
+      accept_retry_timer_(pool_.At(0)) {
+  // Per-io-thread stage histograms, registered before the threads start.
+  for (size_t i = 0; i < pool_.size(); ++i) {
+    shared_->AddIoContext(
+        static_cast<boost::asio::execution_context*>(&pool_.At(i)));
+  }
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine,
                                                       ServerConfig config) {

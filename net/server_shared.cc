@@ -33,6 +33,33 @@ SubmitResult ServerShared::TrySubmit(Request* request) {
   return engine->TrySubmit(request);
 }
 
+void ServerShared::AddIoContext(const void* io_context) {
+  net_stages_.push_back(std::make_unique<NetStages>());
+  net_stages_.back()->io_context = io_context;
+}
+
+NetStages* ServerShared::StagesFor(const void* io_context) {
+  for (auto& set : net_stages_) {
+    if (set->io_context == io_context) return set.get();
+  }
+  return nullptr;
+}
+
+std::vector<StageSnapshot> ServerShared::Stages() const {
+  std::vector<StageSnapshot> out = engine->Stages();
+  StageSnapshot written{Stage::kReleasedWritten, {}};
+  StageSnapshot total{Stage::kTotal, {}};
+  for (const auto& set : net_stages_) {
+    written.histogram.Merge(set->released_written_ns.Snapshot());
+    total.histogram.Merge(set->total_ns.Snapshot());
+  }
+  out.push_back(written);
+  out.push_back(total);
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.stage < b.stage; });
+  return out;
+}
+
 ServerCounters ServerShared::Counters() const {
   constexpr auto r = std::memory_order_relaxed;
   ServerCounters s;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/latency_histogram.h"
 #include "net/codec.h"
 #include "net/server_config.h"
 
@@ -30,6 +31,15 @@ struct ServerGauges {
   uint64_t idle_closes = 0;
   uint64_t stalled_write_closes = 0;
   uint64_t frame_timeouts = 0;  // frames not complete in frame_read_timeout_ms
+};
+
+// The network's stages (engine/latency_histogram.h), one set per io
+// thread: every connection on an io thread records into that thread's set,
+// so each histogram has a single writer.
+struct NetStages {
+  const void* io_context = nullptr;  // whose thread writes this set
+  LatencyHistogram released_written_ns;
+  LatencyHistogram total_ns;  // received -> written
 };
 
 struct ServerShared {
@@ -73,6 +83,15 @@ struct ServerShared {
   // stay lock-free.
   SubmitResult TrySubmit(Request* request);
 
+  // Registers an io_context before its thread starts (Server's
+  // constructor); StagesFor is then safe from any thread.
+  void AddIoContext(const void* io_context);
+  // The stage set of the thread running `io_context`; nullptr if unknown.
+  NetStages* StagesFor(const void* io_context);
+  // The engine's stages and the network's (merged over io threads),
+  // sorted by stage number.
+  std::vector<StageSnapshot> Stages() const;
+
   ServerCounters Counters() const;
   ServerGauges Gauges() const;
   static void RaiseTo(std::atomic<uint64_t>& gauge, uint64_t value);
@@ -93,6 +112,7 @@ struct ServerShared {
     std::weak_ptr<Connection> weak;
     bool refused = false;
   };
+  std::vector<std::unique_ptr<NetStages>> net_stages_;  // fixed after start
   std::mutex submit_mu_;  // TSan builds only, see TrySubmit
   std::mutex mu_;
   std::condition_variable cv_;

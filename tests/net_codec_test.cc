@@ -140,6 +140,9 @@ std::vector<Message> EveryKind() {
   all.push_back(Ping{});
   all.push_back(Pong{});
   all.push_back(Error{ErrorCode::kBadMagic, kErrorFlagClosing, "bad magic"});
+  all.push_back(StagesRequest{});
+  all.push_back(StagesReply{
+      {{1, 2, 3, 4, 5, 6}, {0xFFFF, 0xFFFFFFFFFFFFFFFFull, 7, 8, 9, 10}}});
   return all;
 }
 
@@ -179,6 +182,7 @@ TEST(NetCodec, EmptyRepliesRoundTrip) {
   EXPECT_TRUE(Same(RoundTrip(5, HistoryReply{}), HistoryReply{}));
   EXPECT_TRUE(Same(RoundTrip(5, DigestReply{}), DigestReply{}));
   EXPECT_TRUE(Same(RoundTrip(5, Hello{}), Hello{}));
+  EXPECT_TRUE(Same(RoundTrip(5, StagesReply{}), StagesReply{}));
 }
 
 TEST(NetCodec, HeaderLayoutIsLittleEndianAtDocumentedOffsets) {
@@ -250,6 +254,9 @@ TEST(NetCodec, CountMustMatchBodyLength) {
   ExpectRefused(Header(MessageKind::kStats, 0), std::vector<uint8_t>(1),
                 ErrorCode::kBadLength);
   ExpectRefused(Header(MessageKind::kPing, 1), {}, ErrorCode::kBadLength);
+  ExpectRefused(Header(MessageKind::kStages, 1), {}, ErrorCode::kBadLength);
+  ExpectRefused(Header(MessageKind::kStagesReply, 2), std::vector<uint8_t>(48),
+                ErrorCode::kBadLength);
   ExpectRefused(Header(MessageKind::kLookupReply, 1), std::vector<uint8_t>(56),
                 ErrorCode::kBadLength);
   // A count near 2^32 must not overflow into a small expected length.

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "engine/engine.h"
+#include "engine/latency_histogram.h"
 #include "gtest/gtest.h"
 #include "net/codec.h"
 
@@ -138,6 +139,26 @@ std::vector<Example> Examples() {
                   {4, "before 0 (from the newest)"},
                   {4, "limit 20"}}});
   all.push_back({"ping", 6, Ping{}, {}});
+  // One sample each: every quantile is the exact max.
+  std::vector<Field> stages_body;
+  const StagesReply stages{
+      {{1, 1, 2150, 2150, 2150, 2150}, {6, 1, 812000, 812000, 812000, 812000}}};
+  for (size_t i = 0; i < stages.stages.size(); ++i) {
+    const StageRecord& r = stages.stages[i];
+    const std::string at = "stage[" + std::to_string(i) + "] ";
+    const std::vector<Field> fields = {
+        {2, at + "stage " + std::to_string(r.stage) + " (" +
+                std::string(StageName(static_cast<Stage>(r.stage))) + ")"},
+        {2, at + "reserved"},
+        {4, at + "reserved"},
+        {8, at + "count " + std::to_string(r.count)},
+        {8, at + "p50_ns " + std::to_string(r.p50_ns)},
+        {8, at + "p99_ns " + std::to_string(r.p99_ns)},
+        {8, at + "p999_ns " + std::to_string(r.p999_ns)},
+        {8, at + "max_ns " + std::to_string(r.max_ns)}};
+    stages_body.insert(stages_body.end(), fields.begin(), fields.end());
+  }
+  all.push_back({"stages_reply", 7, stages, stages_body});
   const std::string msg = "bad magic 0x4f4c4c45, expected 0x52464f43";
   all.push_back({"error",
                  0,
@@ -278,6 +299,11 @@ TEST(NetProtocolDoc, CodeTablesMatchTheSource) {
   EXPECT_EQ(ops.size(), kOpKindMax + 0u);
   for (uint8_t k = 1; k <= kOpKindMax; ++k) {
     EXPECT_EQ(ops[k], OpKindName(static_cast<OpKind>(k))) << int{k};
+  }
+  auto stages = DocumentTable(text, "stages");
+  EXPECT_EQ(stages.size(), kStageMax + 0u);
+  for (uint16_t k = 1; k <= kStageMax; ++k) {
+    EXPECT_EQ(stages[k], StageName(static_cast<Stage>(k))) << k;
   }
   auto entries = DocumentTable(text, "entry_kinds");
   EXPECT_EQ(entries.size(), 10u);
