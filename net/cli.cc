@@ -553,8 +553,8 @@ Ids are 1 to 18446744073709551615; amounts 1 to 9223372036854775807.
 decimal digits, so JavaScript's JSON.parse never rounds them: every 64-bit
 and 128-bit field (balance, held, available, limits, amounts, totals,
 account and op ids, seq, counters) is a string, e.g. "balance":"100";
-32-bit fields (currency, code, reason, number, history_count, next_before)
-are numbers; booleans and result names are as they are.
+32-bit and smaller fields (currency, code, reason, number, history_count,
+next_before, stage) are numbers; booleans and names are as they are.
 Exit status: 0 ok (create-account also on account_exists), 1 refused by
 the ledger (any other result code, or an account not found), 2 usage
 error, 3 no answer (cannot connect, auth failed, connection lost, timeout).)";

@@ -162,8 +162,9 @@ TEST(Cli, JsonPrintsEveryLargeIntegerAsAString) {
       Coffer({at, "--op_id=9007199254740993", "hold", "1001", "30"}).exit_code,
       0);
 
-  const std::set<std::string> small = {
-      "code", "currency", "reason", "number", "history_count", "next_before"};
+  const std::set<std::string> small = {"code",   "currency",      "reason",
+                                       "number", "history_count", "next_before",
+                                       "stage"};
   std::vector<std::string> outputs;
   for (const std::vector<std::string>& command :
        std::vector<std::vector<std::string>>{{"balance", "1001", "1002"},
