@@ -62,7 +62,8 @@ Connection::Connection(ServerShared& shared, asio::ip::tcp::socket socket,
       timer_(socket_.get_executor()),
       retry_timer_(socket_.get_executor()),
       refuse_(refuse),
-      stages_(shared.StagesFor(&socket_.get_executor().context())) {
+      stages_(shared.StagesFor(&socket_.get_executor().context())),
+      inbox_(shared.InboxFor(&socket_.get_executor().context())) {
   if (refuse_) {
     shared_.refusals_lingering.fetch_add(1, std::memory_order_relaxed);
   } else {
@@ -520,15 +521,21 @@ Connection::Slot* Connection::TakeSlot() {
   }
   slots_.push_back(std::make_unique<Slot>());
   Slot* s = slots_.back().get();
-  auto executor = socket_.get_executor();
-  // Runs on an engine thread: no I/O here, only a post back to this
-  // connection's thread. keep_alive moves into the posted handler so the
-  // connection outlives it.
-  s->request.on_complete = [s, executor](Request&) {
-    asio::post(executor,
-               [s, self = std::move(s->keep_alive)] { self->OnEngineDone(s); });
+  // Runs on an engine thread: no I/O here, only a hand-off to this
+  // connection's io thread, batched with the other completions of the same
+  // pass (net/reply_inbox.h). The slot's keep_alive keeps the connection
+  // alive until RunCompletion takes it.
+  ReplyInbox* inbox = inbox_;
+  s->request.on_complete = [s, inbox](Request&) {
+    inbox->Push({&Connection::RunCompletion, s});
   };
   return s;
+}
+
+void Connection::RunCompletion(void* arg) {
+  Slot* s = static_cast<Slot*>(arg);
+  std::shared_ptr<Connection> self = std::move(s->keep_alive);
+  self->OnEngineDone(s);
 }
 
 void Connection::ReleaseSlot(Slot* slot) {

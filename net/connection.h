@@ -25,6 +25,7 @@
 #include "boost/asio/steady_timer.hpp"
 #include "engine/request.h"
 #include "net/codec.h"
+#include "net/reply_inbox.h"
 #include "net/server_shared.h"
 
 namespace coffer::net {
@@ -98,6 +99,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void SubmitQueued();
   void ArmRetry();
   void OnEngineDone(Slot* slot);
+  // A Completion's run (net/reply_inbox.h): `arg` is the finished Slot.
+  static void RunCompletion(void* arg);
   void EncodeReply(Slot& slot);
 
   // Writing.
@@ -126,6 +129,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::steady_timer retry_timer_;
   const bool refuse_;
   NetStages* const stages_;  // this io thread's; nullptr: not measured
+  ReplyInbox* const inbox_;  // this io thread's: where completions arrive
   State state_ = State::kHandshake;
   bool started_ = false;
   bool drain_requested_ = false;

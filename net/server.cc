@@ -64,6 +64,7 @@ Server::Server(Engine* engine, const ServerConfig& config)
   for (size_t i = 0; i < pool_.size(); ++i) {
     shared_->AddIoContext(
         static_cast<boost::asio::execution_context*>(&pool_.At(i)));
+    shared_->AddReplyInbox(pool_.At(i));
   }
 }
 

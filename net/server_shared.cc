@@ -1,6 +1,8 @@
 #include "net/server_shared.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 namespace coffer::net {
 
@@ -36,6 +38,22 @@ SubmitResult ServerShared::TrySubmit(Request* request) {
 void ServerShared::AddIoContext(const void* io_context) {
   net_stages_.push_back(std::make_unique<NetStages>());
   net_stages_.back()->io_context = io_context;
+}
+
+void ServerShared::AddReplyInbox(boost::asio::io_context& io_context) {
+  inboxes_.push_back(std::make_unique<ReplyInbox>(io_context));
+}
+
+ReplyInbox* ServerShared::InboxFor(const void* io_context) {
+  for (auto& inbox : inboxes_) {
+    if (static_cast<boost::asio::execution_context*>(&inbox->io_context()) ==
+        io_context) {
+      return inbox.get();
+    }
+  }
+  // Every io_context of the pool registered one before its thread started.
+  std::fprintf(stderr, "coffer: FATAL: no reply inbox for an io_context\n");
+  std::abort();
 }
 
 NetStages* ServerShared::StagesFor(const void* io_context) {

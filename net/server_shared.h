@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "engine/latency_histogram.h"
 #include "net/codec.h"
+#include "net/reply_inbox.h"
 #include "net/server_config.h"
 
 namespace coffer::net {
@@ -88,6 +89,11 @@ struct ServerShared {
   void AddIoContext(const void* io_context);
   // The stage set of the thread running `io_context`; nullptr if unknown.
   NetStages* StagesFor(const void* io_context);
+  // Registers the reply inbox of an io_context (Server's constructor,
+  // before the threads start); InboxFor is then safe from any thread.
+  void AddReplyInbox(boost::asio::io_context& io_context);
+  // The inbox of `io_context`. Every connection's io_context has one.
+  ReplyInbox* InboxFor(const void* io_context);
   // The engine's stages and the network's (merged over io threads),
   // sorted by stage number.
   std::vector<StageSnapshot> Stages() const;
@@ -113,6 +119,7 @@ struct ServerShared {
     bool refused = false;
   };
   std::vector<std::unique_ptr<NetStages>> net_stages_;  // fixed after start
+  std::vector<std::unique_ptr<ReplyInbox>> inboxes_;    // fixed after start
   std::mutex submit_mu_;  // TSan builds only, see TrySubmit
   std::mutex mu_;
   std::condition_variable cv_;

@@ -64,6 +64,7 @@ struct Rig {
     sc.max_body_bytes = 1 << 20;
     sc.idle_timeout_ms = 10'000;
     shared = std::make_unique<net::ServerShared>(sc, engine.get());
+    shared->AddReplyInbox(io);  // as Server does for each of its io threads
     const asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), 0);
     acceptor.open(at.protocol());
     acceptor.bind(at);
