@@ -128,7 +128,8 @@ void Engine::StartThreads() {
   Threads& t = *threads_;
   const uint32_t n = shard_count_;
   for (uint32_t s = 0; s < n; ++s) {
-    t.shard_threads.emplace_back([shard = t.shards[s].get()] { shard->Run(); });
+    t.shard_threads.emplace_back(
+        [shard = t.shards[s].get()] { shard->Loop(); });
   }
   t.sequencer_thread = std::thread([seq = t.sequencer.get()] { seq->Run(); });
 }

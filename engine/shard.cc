@@ -61,7 +61,7 @@ Shard::Shard(uint32_t index, uint32_t shard_count, const EngineConfig& config)
 
 // --- the worker loop ------------------------------------------------------
 
-void Shard::Run() {
+void Shard::Loop() {
   uint32_t idle = 0;
   for (;;) {
     bool progress = DrainPeers();
@@ -222,7 +222,7 @@ void Shard::Admit(Request* r, uint32_t t) {
   }
   if (!contended && !x.multi_shard()) {
     // The common case: nothing earlier holds these accounts.
-    Run(r, t);
+    RunTxn(r, t);
     Finish(r);
     return;
   }
@@ -260,7 +260,7 @@ void Shard::OnAcquired(const Key& key) {
   Request* r = key.request;
   const Txn& x = r->internal.txns[key.txn];
   if (!x.multi_shard()) {
-    Run(r, key.txn);
+    RunTxn(r, key.txn);
     Release(key);
     return;
   }
@@ -284,7 +284,7 @@ void Shard::OnAcquired(const Key& key) {
   pend.acquired = true;
   const uint32_t needed = std::popcount(x.participants) - 1;
   if (pend.readies == needed) {
-    Run(r, key.txn);
+    RunTxn(r, key.txn);
     Release(key);
   }
 }
@@ -297,7 +297,7 @@ void Shard::OnPeerReady(const Key& key) {
   const uint32_t needed = std::popcount(x.participants) - 1;
   COFFER_ASSERT_MSG(p.readies <= needed, "more peer readies than peers");
   if (p.readies == needed) {
-    Run(key.request, key.txn);
+    RunTxn(key.request, key.txn);
     Release(key);
   }
 }
@@ -371,7 +371,7 @@ void Shard::ApplyInline(Request* r, uint64_t first_seq, uint64_t timestamp_ns) {
   }
 }
 
-void Shard::Run(Request* r, uint32_t t) {
+void Shard::RunTxn(Request* r, uint32_t t) {
   const Txn& x = r->internal.txns[t];
   switch (x.kind) {
     case TxnKind::kOps:
