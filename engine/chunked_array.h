@@ -3,10 +3,11 @@
 // fills up over time costs one allocation per chunk and nothing else.
 #pragma once
 
-#include <cassert>
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include "common/assert.h"
 
 namespace coffer::internal {
 
@@ -23,7 +24,7 @@ class ChunkedArray {
 
   // The element at `index` (< capacity), allocating its chunk on first use.
   T& Touch(uint64_t index) {
-    assert(index < capacity_);
+    COFFER_ASSERT(index < capacity_);
     const uint64_t c = index >> kChunkShift;
     while (chunks_.size() <= c) {
       chunks_.push_back(std::make_unique<T[]>(kChunkSize));

@@ -130,7 +130,8 @@ void Engine::StartThreads() {
   const uint32_t n = shard_count_;
   // The inline layout runs its one shard on the sequencer's thread.
   for (uint32_t s = 0; s < n && !inline_layout(); ++s) {
-    t.shard_threads.emplace_back([shard = t.shards[s].get()] { shard->Run(); });
+    t.shard_threads.emplace_back(
+        [shard = t.shards[s].get()] { shard->Loop(); });
   }
   t.sequencer_thread = std::thread([seq = t.sequencer.get()] { seq->Run(); });
 }

@@ -1,7 +1,8 @@
 #include "engine/executor.h"
 
-#include <cassert>
 #include <limits>
+
+#include "common/assert.h"
 
 namespace coffer::internal {
 namespace {
@@ -35,16 +36,6 @@ ResultCode CheckCredit(const AccountFull& a, uint64_t amount) {
     return ResultCode::kBalanceCapExceeded;
   }
   return ResultCode::kOk;
-}
-
-// Invariant of every existing account after every op.
-void AssertAccountInvariant(const AccountFull& a) {
-  assert(static_cast<Int128>(a.state.balance) -
-             static_cast<Int128>(a.state.held) >=
-         Floor(a));
-  assert(!HasCap(a) ||
-         a.state.balance <= static_cast<int64_t>(a.limits.balance_cap));
-  (void)a;
 }
 
 class OpApplier {
@@ -87,8 +78,11 @@ class OpApplier {
   // Looks up an account the op names and checks the op's currency guard.
   ResultCode Existing(uint64_t id, AccountSlot** out) {
     AccountSlot* slot = view_.FindAccount(id);
-    assert(slot != nullptr && "view must hold every account the op names");
-    if (slot == nullptr || !slot->exists) return ResultCode::kAccountNotFound;
+    // The view is built from the op's own records (ForEachRecord), so a
+    // missing slot is a bug here, never a client's unknown account.
+    COFFER_ASSERT_MSG(slot != nullptr,
+                      "view must hold every account the op names");
+    if (!slot->exists) return ResultCode::kAccountNotFound;
     if (op_.currency != 0 && slot->account.state.currency != op_.currency) {
       return ResultCode::kCurrencyMismatch;
     }
@@ -115,7 +109,7 @@ class OpApplier {
     e.kind = kind;
     view_.entries.push_back(pe);
     slot->dirty = true;
-    AssertAccountInvariant(slot->account);
+    CheckAccountInvariant(slot->account);
   }
 
   ResultCode CreateAccount() {
@@ -135,7 +129,7 @@ class OpApplier {
       return ResultCode::kOverdraftLimitTooLarge;
     }
     AccountSlot* slot = view_.FindAccount(op_.account_id);
-    assert(slot != nullptr);
+    COFFER_ASSERT(slot != nullptr);
     if (slot->exists) {
       const AccountFull& a = slot->account;
       bool same =
@@ -243,7 +237,7 @@ class OpApplier {
       return rc;
     }
     HoldSlot* h = view_.FindHold(op_.op_id);
-    assert(h != nullptr);
+    COFFER_ASSERT(h != nullptr);
     // Op ids are unique while remembered; a hold that still exists under
     // this id means the id was reused after the ledger forgot it.
     if (h->exists) return ResultCode::kOpIdReusedWithDifferentFields;
@@ -279,7 +273,7 @@ class OpApplier {
       return rc;
     }
     HoldSlot* h = view_.FindHold(op_.aux);
-    assert(h != nullptr);
+    COFFER_ASSERT(h != nullptr);
     if (!h->exists || h->hold.account_id != a->id) {
       return ResultCode::kHoldNotFound;
     }
@@ -293,20 +287,18 @@ class OpApplier {
     }
     // The owner shard expires holds up to the transaction's time before it
     // runs; an open hold here has not expired.
-    assert(h->hold.expires_at_ns == 0 || h->hold.expires_at_ns > ts_);
-    if (h->hold.expires_at_ns != 0 && h->hold.expires_at_ns <= ts_) {
-      return ResultCode::kHoldExpired;
-    }
+    COFFER_ASSERT(h->hold.expires_at_ns == 0 || h->hold.expires_at_ns > ts_);
     *account = a;
     *hold = h;
     return ResultCode::kOk;
   }
 
   void CloseHold(AccountSlot* a, HoldSlot* h, HoldStatus status) {
-    assert(a->account.state.held >= h->hold.amount);
+    // held is the sum of the open holds: it cannot be below one of them.
+    COFFER_ASSERT(a->account.state.held >= h->hold.amount);
     a->account.state.held -= h->hold.amount;
     if (h->hold.expires_at_ns != 0) {
-      assert(a->account.state.expiring_holds > 0);
+      COFFER_ASSERT(a->account.state.expiring_holds > 0);
       --a->account.state.expiring_holds;
     }
     h->hold.status = status;
@@ -372,6 +364,19 @@ int64_t BalanceOf(View& view, uint64_t account_id) {
 
 }  // namespace
 
+void CheckAccountInvariant(const AccountFull& a) {
+  // In 128 bits: with an overdraft limit near 2^63 the difference does not
+  // fit in 64. This also catches a held that wrapped below zero (it would
+  // be huge).
+  COFFER_ASSERT_MSG(static_cast<Int128>(a.state.balance) -
+                            static_cast<Int128>(a.state.held) >=
+                        Floor(a),
+                    "balance - held below the account's floor");
+  COFFER_ASSERT_MSG(!HasCap(a) || a.state.balance <= static_cast<int64_t>(
+                                                         a.limits.balance_cap),
+                    "balance above the account's cap");
+}
+
 AccountSlot* View::FindAccount(uint64_t id) {
   for (auto& s : accounts) {
     if (s.id == id) return &s;
@@ -388,7 +393,7 @@ HoldSlot* View::FindHold(uint64_t id) {
 
 void ExecuteTxn(View& view, const Op* ops, uint32_t n, uint64_t seq,
                 uint64_t ts_ns, OpResult* results) {
-  assert(n >= 1 && n <= kChainOpsMax);
+  COFFER_ASSERT(n >= 1 && n <= kChainOpsMax);
   if (n == 1) {
     // A single op validates everything before it mutates: no undo needed.
     ResultCode rc = OpApplier(view, ops[0], seq, ts_ns).Apply();

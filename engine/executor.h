@@ -69,6 +69,12 @@ void ForEachRecord(const Op* ops, uint32_t n, Fn&& fn);
 void ExecuteTxn(View& view, const Op* ops, uint32_t n, uint64_t seq,
                 uint64_t ts_ns, OpResult* results);
 
+// The money invariant of an existing account, checked after every op and
+// every commit in every build: balance - held >= floor (-overdraft_limit
+// with the overdraft flag, else 0) and balance <= balance_cap with the cap
+// flag. A violation stops the process (common/assert.h).
+void CheckAccountInvariant(const AccountFull& a);
+
 // --- implementation of the template ---------------------------------------
 
 template <typename Fn>

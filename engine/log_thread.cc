@@ -1,7 +1,8 @@
 #include "engine/log_thread.h"
 
-#include <cassert>
 #include <thread>
+
+#include "common/assert.h"
 
 namespace coffer::internal {
 
@@ -35,8 +36,7 @@ LogChunk* LogThread::TakeFree() {
 
 void LogThread::Submit(LogChunk* chunk) {
   const bool pushed = filled_.push(chunk);
-  assert(pushed);
-  (void)pushed;
+  COFFER_ASSERT_MSG(pushed, "more than kChunks log chunks in flight");
   bell_.Ring();
 }
 
@@ -61,7 +61,7 @@ void LogThread::Run() {
 }
 
 void LogThread::SyncNow(LogChunk* chunk) {
-  assert(!thread_.joinable());
+  COFFER_ASSERT(!thread_.joinable());
   inline_batch_.assign(1, chunk);
   WriteAndSync(inline_batch_);
 }
@@ -83,6 +83,13 @@ void LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
   for (LogChunk* chunk : batch) {
     for (const LogChunk::Span& s : chunk->records) {
       if (!status.ok()) break;
+      // The sequencer logs every ordered seq once, in order: a gap or an
+      // overlap here would make recovery stop or replay twice. (The
+      // writer refuses it too, but as an I/O error that only stops
+      // acknowledging; this is a bug and stops the process.)
+      COFFER_ASSERT_MSG(s.first_seq == writer_->appended_seq() + 1,
+                        "log append out of seq order");
+      COFFER_ASSERT(s.last_seq >= s.first_seq);
       status = writer_->Append(
           wal::RecordType::kTransactions, s.first_seq, s.last_seq,
           std::string_view(chunk->bytes).substr(s.offset, s.size));

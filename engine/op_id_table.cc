@@ -2,19 +2,19 @@
 
 #include <xxhash.h>
 
-#include <cassert>
+#include "common/assert.h"
 
 namespace coffer::internal {
 
 OpIdTable::OpIdTable(uint64_t capacity) : ring_(capacity) {
-  assert(capacity > 0);
+  COFFER_ASSERT(capacity > 0);
 }
 
 const OpIdTable::Record* OpIdTable::Find(uint64_t op_id) const {
   auto it = by_id_.find(op_id);
   if (it == by_id_.end()) return nullptr;
   const Record& r = *ring_.Get(it->second % ring_.capacity());
-  assert(r.op_id == op_id && r.seq == it->second);
+  COFFER_ASSERT(r.op_id == op_id && r.seq == it->second);
   return &r;
 }
 
@@ -22,7 +22,7 @@ void OpIdTable::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq) {
   // Memory grows with use until the ring is full, then old records go.
   Record& r = ring_.Touch(seq % ring_.capacity());
   if (r.op_id != 0) {
-    assert(r.seq < seq);
+    COFFER_ASSERT(r.seq < seq);
     auto it = by_id_.find(r.op_id);
     if (it != by_id_.end() && it->second == r.seq) by_id_.erase(it);
   }

@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <bit>
-#include <cassert>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <thread>
 
+#include "common/assert.h"
 #include "engine/executor.h"
 #include "engine/log_codec.h"
 #include "engine/partition.h"
@@ -102,9 +102,9 @@ bool Sequencer::DrainDone() {
     Request* r;
     while (q->pop(r)) {
       progress = true;
-      assert(r->internal.shards_outstanding > 0);
+      COFFER_ASSERT(r->internal.shards_outstanding > 0);
       if (--r->internal.shards_outstanding == 0) {
-        assert(requests_at_shards_ > 0);
+        COFFER_ASSERT(requests_at_shards_ > 0);
         --requests_at_shards_;
         OnShardsDone(r);
       }
@@ -359,7 +359,7 @@ void Sequencer::SequenceReplay(Request* r) {
   in.fingerprints.assign(n, 0);
   for (const LoggedTxn& t : in.replay) {
     // The recovery code checked continuity before handing records over.
-    assert(t.seq == next_seq_);
+    COFFER_ASSERT_MSG(t.seq == next_seq_, "replayed seqs not contiguous");
     for (uint32_t k = t.op_begin; k < t.op_begin + t.op_count; ++k) {
       in.fingerprints[k] = OpFingerprint(r->ops[k]);
     }
@@ -441,8 +441,7 @@ void Sequencer::Dispatch(Request* r) {
     const int s = std::countr_zero(m);
     // Capacity is requests_in_flight_max, which admission respects.
     const bool pushed = wiring_.to_shard[s]->push(r);
-    assert(pushed);
-    (void)pushed;
+    COFFER_ASSERT_MSG(pushed, "shard queue over requests_in_flight_max");
     wiring_.shard_bells[s]->Ring();
   }
 }
@@ -464,7 +463,7 @@ void Sequencer::OnShardsDone(Request* r) {
       for (auto& [other, index] : waiting) {
         other->results[index] = result;
         other->results[index].flags |= kResultFlagDuplicate;
-        assert(other->internal.duplicates_waiting > 0);
+        COFFER_ASSERT(other->internal.duplicates_waiting > 0);
         --other->internal.duplicates_waiting;
         // `r` itself completes below, after its own loop is done with it.
         if (other != r) MaybeComplete(other);
@@ -512,9 +511,20 @@ void Sequencer::LogRequest(const Request& r) {
   std::string& out = chunk_->bytes;
   const size_t offset = out.size();
   const size_t begin = EncodeBegin(out);
+  // The log is one unbroken run of seqs: each record starts right after the
+  // one before it in this chunk (the log thread checks across chunks), and
+  // its transactions are this request's, ordered just now.
+  uint64_t expect_seq = in.txns.front().seq;
+  if (!chunk_->records.empty()) {
+    COFFER_ASSERT_MSG(expect_seq == chunk_->records.back().last_seq + 1,
+                      "log record does not follow the previous one");
+  }
   for (const Txn& x : in.txns) {
+    COFFER_ASSERT_MSG(x.seq == expect_seq, "gap in a logged request's seqs");
+    expect_seq = x.seq + x.op_count;
     EncodeTxn(out, x.seq, x.timestamp_ns, &r.ops[x.op_begin], x.op_count);
   }
+  COFFER_ASSERT_MSG(expect_seq == next_seq_, "logged request is not the last");
   EncodeEnd(out, begin, static_cast<uint32_t>(in.txns.size()));
   log_bytes_since_snapshot_ += out.size() - offset;
   const Txn& last = in.txns.back();
@@ -679,7 +689,8 @@ void Sequencer::MaybeComplete(Request* r) {
 
 void Sequencer::Complete(Request* r) {
   RequestState& in = r->internal;
-  assert(requests_in_flight_ > 0 && ops_in_flight_ >= in.cost);
+  COFFER_ASSERT(requests_in_flight_ > 0);
+  COFFER_ASSERT(ops_in_flight_ >= in.cost);
   --requests_in_flight_;
   ops_in_flight_ -= in.cost;
   r->released_ns = 0;

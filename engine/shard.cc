@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <bit>
-#include <cassert>
 #include <thread>
 
+#include "common/assert.h"
 #include "engine/partition.h"
 
 namespace coffer::internal {
@@ -61,7 +61,7 @@ Shard::Shard(uint32_t index, uint32_t shard_count, const EngineConfig& config)
 
 // --- the worker loop ------------------------------------------------------
 
-void Shard::Run() {
+void Shard::Loop() {
   uint32_t idle = 0;
   for (;;) {
     bool progress = DrainPeers();
@@ -138,7 +138,8 @@ bool Shard::AdmitWork() {
     cursor_ = 0;
     current_count_ =
         static_cast<uint32_t>(current_->internal.shard_txns[index_].size());
-    assert(current_count_ > 0);
+    // The sequencer hands a shard only requests with work for it.
+    COFFER_ASSERT(current_count_ > 0);
   }
   bool progress = false;
   while (cursor_ < current_count_) {
@@ -221,7 +222,7 @@ void Shard::Admit(Request* r, uint32_t t) {
   }
   if (!contended && !x.multi_shard()) {
     // The common case: nothing earlier holds these accounts.
-    Run(r, t);
+    RunTxn(r, t);
     Finish(r);
     return;
   }
@@ -233,6 +234,7 @@ void Shard::Admit(Request* r, uint32_t t) {
     if (q.size() > 1) ++waits;
   }
   Pending& p = pending_[key];  // may exist: a peer's records came first
+  COFFER_ASSERT_MSG(!p.admitted, "transaction admitted twice");
   p.admitted = true;
   p.waits = waits;
   if (waits > 0) {
@@ -258,7 +260,7 @@ void Shard::OnAcquired(const Key& key) {
   Request* r = key.request;
   const Txn& x = r->internal.txns[key.txn];
   if (!x.multi_shard()) {
-    Run(r, key.txn);
+    RunTxn(r, key.txn);
     Release(key);
     return;
   }
@@ -282,7 +284,7 @@ void Shard::OnAcquired(const Key& key) {
   pend.acquired = true;
   const uint32_t needed = std::popcount(x.participants) - 1;
   if (pend.readies == needed) {
-    Run(r, key.txn);
+    RunTxn(r, key.txn);
     Release(key);
   }
 }
@@ -293,9 +295,9 @@ void Shard::OnPeerReady(const Key& key) {
   if (!p.acquired) return;  // not yet our turn on this side
   const Txn& x = key.request->internal.txns[key.txn];
   const uint32_t needed = std::popcount(x.participants) - 1;
-  assert(p.readies <= needed);
+  COFFER_ASSERT_MSG(p.readies <= needed, "more peer readies than peers");
   if (p.readies == needed) {
-    Run(key.request, key.txn);
+    RunTxn(key.request, key.txn);
     Release(key);
   }
 }
@@ -306,31 +308,37 @@ void Shard::Release(const Key& key) {
   Accounts local;
   LocalAccounts(*r, x, &local);
   for (uint64_t a : local) {
+    // Only the head of every queue it waits in runs: releasing anything
+    // else would let two transactions hold one account.
     auto it = lock_queues_.find(a);
-    assert(it != lock_queues_.end() && it->second.front() == key);
+    COFFER_ASSERT_MSG(it != lock_queues_.end(), "release of an unlocked key");
     auto& q = it->second;
+    COFFER_ASSERT_MSG(q.front() == key, "release by a txn not at the head");
     q.erase(q.begin());
     if (q.empty()) {
       lock_queues_.erase(it);
       continue;
     }
-    Pending& next = pending_[q.front()];
-    assert(next.waits > 0);
-    if (--next.waits == 0) ready_.push_back(q.front());
+    // Everything queued was admitted, so it has a pending entry; find, not
+    // operator[], so that a missing one is caught rather than created.
+    auto next = pending_.find(q.front());
+    COFFER_ASSERT(next != pending_.end() && next->second.admitted);
+    COFFER_ASSERT_MSG(next->second.waits > 0, "lock waits below zero");
+    if (--next->second.waits == 0) ready_.push_back(q.front());
   }
-  pending_.erase(key);
+  const size_t erased = pending_.erase(key);
+  COFFER_ASSERT_MSG(erased == 1, "released txn had no pending entry");
   Finish(r);
 }
 
 void Shard::Finish(Request* r) {
   uint32_t& left = r->internal.shard_pending[index_];
-  assert(left > 0);
+  COFFER_ASSERT_MSG(left > 0, "shard finished more txns than it was given");
   if (--left > 0) return;
   // Every transaction of this request on this shard is done: hand it back.
   // The queue holds requests_in_flight_max entries, so this cannot fail.
   const bool pushed = wiring_.done->push(r);
-  assert(pushed);
-  (void)pushed;
+  COFFER_ASSERT_MSG(pushed, "done queue over requests_in_flight_max");
   wiring_.sequencer_bell->Ring();
 }
 
@@ -347,7 +355,7 @@ void Shard::Send(uint32_t peer, const PeerMsg& msg) {
 // --- running transactions -------------------------------------------------
 
 void Shard::ExecuteRequest(Request* r) {
-  assert(shard_count_ == 1 && lock_queues_.empty());
+  COFFER_ASSERT(shard_count_ == 1 && lock_queues_.empty());
   const std::vector<uint32_t>& mine = r->internal.shard_txns[index_];
   const auto n = static_cast<uint32_t>(mine.size());
   for (uint32_t i = 0; i < n; ++i) {
@@ -361,7 +369,7 @@ void Shard::ExecuteRequest(Request* r) {
     if (x.kind == TxnKind::kDigest) {
       RunDigest(r, x);
     } else {
-      Run(r, mine[i]);
+      RunTxn(r, mine[i]);
     }
   }
 }
@@ -383,7 +391,7 @@ void Shard::ApplyInline(Request* r, uint64_t first_seq, uint64_t timestamp_ns) {
   }
 }
 
-void Shard::Run(Request* r, uint32_t t) {
+void Shard::RunTxn(Request* r, uint32_t t) {
   const Txn& x = r->internal.txns[t];
   switch (x.kind) {
     case TxnKind::kOps:
@@ -402,7 +410,7 @@ void Shard::Run(Request* r, uint32_t t) {
       RunHistory(r, x);
       break;
     case TxnKind::kDigest:
-      assert(false && "digests run at admission");
+      COFFER_ASSERT_MSG(false, "digests run at admission");
       break;
   }
   counters_.txns_applied.store(counters_.txns_applied.load() + 1,
@@ -543,6 +551,11 @@ void Shard::AppendHistory(AccountState& account, HistoryEntry entry) {
 }
 
 void Shard::Commit(uint64_t seq) {
+  // Money first: nothing reaches the shard's records, the history or a
+  // reply unless every account the transaction changed is sound.
+  for (const AccountSlot& s : view_.accounts) {
+    if (s.dirty) CheckAccountInvariant(s.account);
+  }
   // History first: it advances each account's entry count and head.
   for (PendingEntry& pe : view_.entries) {
     AccountSlot& slot = view_.accounts[pe.slot];
@@ -653,8 +666,9 @@ void Shard::ExpireHolds(uint64_t account_id, AccountState& account,
          std::get<1>(*it) <= ts_ns) {
     const uint64_t hold_id = std::get<2>(*it);
     HoldState& h = holds_.at(hold_id);
-    assert(h.status == HoldStatus::kOpen && account.held >= h.amount);
-    assert(account.expiring_holds > 0);
+    COFFER_ASSERT(h.status == HoldStatus::kOpen);
+    COFFER_ASSERT_MSG(account.held >= h.amount, "held below an open hold");
+    COFFER_ASSERT(account.expiring_holds > 0);
     account.held -= h.amount;
     --account.expiring_holds;
     h.status = HoldStatus::kExpired;

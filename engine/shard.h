@@ -60,7 +60,7 @@ class Shard {
   const ShardCounters& counters() const { return counters_; }
 
   // The worker loop; returns when stop is set and nothing is left to do.
-  void Run();
+  void Loop();
 
   // Applies r->ops one by one on the calling thread, each as its own
   // transaction with seqs first_seq, first_seq+1, ..., bypassing queues and
@@ -123,7 +123,8 @@ class Shard {
   // The accounts of a transaction that this shard owns (and so locks).
   void LocalAccounts(const Request& r, const Txn& x, Accounts* out) const;
 
-  void Run(Request* r, uint32_t t);
+  // Runs transaction t of r; its accounts are locked (or uncontended).
+  void RunTxn(Request* r, uint32_t t);
   void RunOps(Request* r, const Txn& x);
   void RunLookup(Request* r, const Txn& x);
   void RunHistory(Request* r, const Txn& x);

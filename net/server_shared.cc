@@ -1,9 +1,8 @@
 #include "net/server_shared.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
+#include "common/assert.h"
 namespace coffer::net {
 
 ServerShared::ServerShared(const ServerConfig& c, Engine* e)
@@ -45,15 +44,16 @@ void ServerShared::AddReplyInbox(boost::asio::io_context& io_context) {
 }
 
 ReplyInbox* ServerShared::InboxFor(const void* io_context) {
+  ReplyInbox* found = nullptr;
   for (auto& inbox : inboxes_) {
     if (static_cast<boost::asio::execution_context*>(&inbox->io_context()) ==
         io_context) {
-      return inbox.get();
+      found = inbox.get();
     }
   }
   // Every io_context of the pool registered one before its thread started.
-  std::fprintf(stderr, "coffer: FATAL: no reply inbox for an io_context\n");
-  std::abort();
+  COFFER_ASSERT_MSG(found != nullptr, "no reply inbox for an io_context");
+  return found;
 }
 
 NetStages* ServerShared::StagesFor(const void* io_context) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/assert.h"
 
 namespace coffer::wal {
 namespace {
@@ -258,10 +259,15 @@ absl::Status LogWriter::Sync() {
     }
     bytes_written_ += p.bytes.size();
     current_end_ = p.end_offset;
+    // Append accepted only records that continue the log, so the batches
+    // move forward; durable_seq must never step back or skip.
+    COFFER_ASSERT(p.last_seq > written_seq);
     written_seq = p.last_seq;
   }
   if (absl::Status s = file_->Sync(); !s.ok()) return Fail(InSegment(s));
   current_unsynced_ = false;
+  COFFER_ASSERT_MSG(written_seq == appended_seq_,
+                    "a sync must cover every appended record");
   durable_seq_.store(written_seq, std::memory_order_release);
   // Keep one buffer's capacity for the next batch.
   spare_ = std::move(pending_.front().bytes);
