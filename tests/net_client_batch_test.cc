@@ -425,6 +425,40 @@ TEST(NetClientBatch, AFullQueueRefusesCallsAtOnce) {
   EXPECT_EQ(Balance(*s->engine, 1), 5);
 }
 
+// One caller thread of the test below: kCallsPerThread blocking calls,
+// alternating a debit of its own account `own` (every 50th one an
+// overdraft that must be refused) and a credit of 1 to kShared.
+constexpr uint64_t kShared = 1000;
+constexpr int64_t kFunds = 1'000'000;
+
+void CallerLoop(Client& client, uint64_t own, uint64_t calls,
+                std::vector<int64_t>* shared_seen, int64_t* debited,
+                std::atomic<uint64_t>* failures) {
+  for (uint64_t i = 0; i < calls; ++i) {
+    const bool credit = i % 2 == 1;
+    const bool overdraft = i % 50 == 0;
+    const uint64_t amount = overdraft ? 2 * kFunds : 1 + i % 3;
+    auto r = client.Apply({credit ? Credit(kShared, 1) : Debit(own, amount)});
+    if (!r.ok() || r->size() != 1) {
+      failures->fetch_add(1);
+      continue;
+    }
+    const OpResult& res = r->at(0);
+    if (credit) {
+      if (res.code != ResultCode::kOk) failures->fetch_add(1);
+      shared_seen->push_back(res.balance_after);
+      continue;
+    }
+    if (!overdraft) *debited += static_cast<int64_t>(amount);
+    const ResultCode want =
+        overdraft ? ResultCode::kInsufficientFunds : ResultCode::kOk;
+    if (res.code != want || res.duplicate() ||
+        res.balance_after != kFunds - *debited) {
+      failures->fetch_add(1);
+    }
+  }
+}
+
 // Many threads, each making blocking one-op calls on one shared client,
 // against a durable server: every caller gets its own results. Each thread
 // debits its own account (so each balance_after is exactly predictable) and
@@ -433,8 +467,6 @@ TEST(NetClientBatch, AFullQueueRefusesCallsAtOnce) {
 // is an overdraft that must be refused.
 TEST(NetClientBatch, ManyThreadsOfBlockingCallsEachGetTheirOwnResults) {
   constexpr uint64_t kThreads = 16, kCallsPerThread = 500;
-  constexpr uint64_t kShared = 1000;
-  constexpr int64_t kFunds = 1'000'000;
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
   auto s = StartServer(dir.path());
@@ -456,31 +488,8 @@ TEST(NetClientBatch, ManyThreadsOfBlockingCallsEachGetTheirOwnResults) {
   std::vector<std::thread> threads;
   for (uint64_t t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      const uint64_t own = t + 1;
-      for (uint64_t i = 0; i < kCallsPerThread; ++i) {
-        const bool credit = i % 2 == 1;
-        const bool overdraft = i % 50 == 0;
-        const uint64_t amount = overdraft ? 2 * kFunds : 1 + i % 3;
-        auto r =
-            client.Apply({credit ? Credit(kShared, 1) : Debit(own, amount)});
-        if (!r.ok() || r->size() != 1) {
-          failures.fetch_add(1);
-          continue;
-        }
-        const OpResult& res = r->at(0);
-        if (credit) {
-          if (res.code != ResultCode::kOk) failures.fetch_add(1);
-          shared_seen[t].push_back(res.balance_after);
-          continue;
-        }
-        if (!overdraft) debited[t] += static_cast<int64_t>(amount);
-        const ResultCode want =
-            overdraft ? ResultCode::kInsufficientFunds : ResultCode::kOk;
-        if (res.code != want || res.duplicate() ||
-            res.balance_after != kFunds - debited[t]) {
-          failures.fetch_add(1);
-        }
-      }
+      CallerLoop(client, t + 1, kCallsPerThread, &shared_seen[t], &debited[t],
+                 &failures);
     });
   }
   for (std::thread& th : threads) th.join();
