@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "boost/asio/post.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/write.hpp"
+#include "net/protocol.h"
 
 namespace coffer::net {
 namespace {
@@ -66,7 +68,15 @@ struct Client::Impl {
     std::vector<uint8_t> frame;  // resent verbatim: same op ids
     Done done;
     uint32_t busy_retries = 0;
-    uint64_t sends = 0;  // bumps on every (re)send; stale retries skip
+    uint64_t sends = 0;       // bumps on every (re)send; stale retries skip
+    bool from_queue = false;  // holds one of the frames_in_flight slots
+  };
+
+  // A call waiting for a slot (coalesce_ops).
+  struct Queued {
+    Message request;
+    Done done;
+    uint32_t weight = 1;  // its ops, at least 1: what queued_ops_max counts
   };
 
   explicit Impl(ClientOptions o)
@@ -90,9 +100,10 @@ struct Client::Impl {
     reconnect_timer.cancel();
     for (auto& t : retry_timers) t->cancel();
     FailAll(absl::CancelledError("client closed"));
+    FailQueued(absl::CancelledError("client closed"), /*close=*/true);
   }
 
-  void Submit(Message request, Done done) {
+  void Submit(Message request, Done done, bool from_queue = false) {
     if (closed) {
       done(absl::CancelledError("client closed"));
       return;
@@ -102,6 +113,8 @@ struct Client::Impl {
     p.reply_kind = ReplyKindOf(KindOf(request));
     EncodeFrame(id, request, p.frame);
     p.done = std::move(done);
+    p.from_queue = from_queue;
+    if (from_queue) ++frames_in_flight;
     auto [it, inserted] = pending.emplace(id, std::move(p));
     if (conn && conn->ready) {
       SendFrame(it->second);
@@ -211,7 +224,11 @@ struct Client::Impl {
             return;
           }
           c->read_end += n;
-          if (ParseFrames(c) && c == conn) Read(c);
+          const bool keep_reading = ParseFrames(c) && c == conn;
+          // Once per read, not per reply: the slots these replies freed
+          // take everything queued meanwhile, in as few frames as fit.
+          Pump();
+          if (keep_reading) Read(c);
         });
   }
 
@@ -262,9 +279,7 @@ struct Client::Impl {
                   std::string(MessageKindName(it->second.reply_kind)))));
       return false;
     }
-    Done done = std::move(it->second.done);
-    pending.erase(it);
-    done(std::move(m));
+    Take(it)(std::move(m));
     return true;
   }
 
@@ -275,6 +290,9 @@ struct Client::Impl {
       std::lock_guard<std::mutex> lock(info_mu);
       info = ok;
     }
+    server_frames_in_flight_max = ok.max_requests_in_flight;
+    server_ops_per_request_max = ok.max_ops_per_request;
+    server_body_bytes_max = ok.max_body_bytes;
     if (ever_connected) reconnects.fetch_add(1, std::memory_order_relaxed);
     ever_connected = true;
     attempts_left = options.reconnect_attempts;
@@ -353,9 +371,15 @@ struct Client::Impl {
   }
 
   void Finish(std::map<uint64_t, Pending>::iterator it, absl::Status s) {
+    Take(it)(std::move(s));
+  }
+
+  // Removes an answered request, freeing its slot; returns its callback.
+  Done Take(std::map<uint64_t, Pending>::iterator it) {
     Done done = std::move(it->second.done);
+    if (it->second.from_queue) --frames_in_flight;
     pending.erase(it);
-    done(std::move(s));
+    return done;
   }
 
   void Drop(const std::shared_ptr<Conn>& c) {
@@ -380,7 +404,10 @@ struct Client::Impl {
     }
     if (closed || pending.empty()) return;  // reconnect when next needed
     if (attempts_left == 0) {
+      // Calls still queued would only start another round of attempts
+      // against a server that stayed away: they fail with the rest.
       FailAll(why);
+      FailQueued(why, /*close=*/false);
       return;
     }
     --attempts_left;
@@ -398,7 +425,157 @@ struct Client::Impl {
   void FailAll(const absl::Status& why) {
     auto all = std::move(pending);
     pending.clear();
+    frames_in_flight = 0;
     for (auto& [id, p] : all) p.done(Detached(why));
+  }
+
+  // ---- The queue of calls waiting for a slot (coalesce_ops). ----
+
+  // Any thread. Never blocks on the connection: queues the call, and asks
+  // the client's thread to pump unless a pump is already due.
+  void Enqueue(Message request, Done done) {
+    const auto* ops = std::get_if<OpsRequest>(&request);
+    const uint32_t weight = std::max<uint32_t>(
+        1, ops == nullptr ? 0 : static_cast<uint32_t>(ops->ops.size()));
+    absl::Status refused;
+    bool post = false;
+    {
+      std::lock_guard<std::mutex> lock(queue_mu);
+      if (queue_closed) {
+        refused = absl::CancelledError("client closed");
+      } else if (queued_weight > 0 &&
+                 queued_weight + weight > options.queued_ops_max) {
+        refused = absl::ResourceExhaustedError(absl::StrCat(
+            "client queue full: ", queued_weight, " ops waiting, at most ",
+            options.queued_ops_max, " (queued_ops_max); not sent"));
+      } else {
+        queue.push_back(Queued{std::move(request), std::move(done), weight});
+        queued_weight += weight;
+        queued_ops_now.store(queued_weight, std::memory_order_relaxed);
+        post = !pump_due;
+        pump_due = true;
+      }
+    }
+    if (!refused.ok()) {
+      // Callbacks run on the client's thread, refusals included.
+      asio::post(io, [done = std::move(done), refused] { done(refused); });
+      return;
+    }
+    if (post) asio::post(io, [this] { Pump(); });
+  }
+
+  uint32_t FrameSlots() const {
+    uint32_t slots = std::max<uint32_t>(1, server_frames_in_flight_max);
+    if (options.ops_frames_in_flight_max != 0) {
+      slots = std::min(slots, options.ops_frames_in_flight_max);
+    }
+    return slots;
+  }
+
+  // Most ops one frame may carry: the server's two limits.
+  uint32_t FrameOpsMax() const {
+    return std::max<uint32_t>(
+        1, std::min<uint32_t>(
+               server_ops_per_request_max,
+               static_cast<uint32_t>(server_body_bytes_max / kOpBytes)));
+  }
+
+  // A call that may share a frame: ops that fit one, and no open chain at
+  // the end (the next call's first op would close it).
+  static bool Mergeable(const Queued& q, uint32_t frame_ops_max) {
+    const auto* r = std::get_if<OpsRequest>(&q.request);
+    return r != nullptr && !r->ops.empty() && r->ops.size() <= frame_ops_max &&
+           (r->ops.back().flags & kOpFlagLinked) == 0;
+  }
+
+  // Client thread. Fills every free slot from the queue, oldest call first.
+  void Pump() {
+    if (closed || !options.coalesce_ops) return;
+    std::vector<std::vector<Queued>> frames;
+    const uint32_t slots = FrameSlots();
+    const uint32_t frame_ops_max = FrameOpsMax();
+    {
+      std::lock_guard<std::mutex> lock(queue_mu);
+      while (!queue.empty() && frames_in_flight + frames.size() < slots) {
+        std::vector<Queued>& f = frames.emplace_back();
+        uint32_t ops = 0;
+        do {
+          ops += queue.front().weight;
+          queued_weight -= queue.front().weight;
+          f.push_back(std::move(queue.front()));
+          queue.pop_front();
+        } while (!queue.empty() && Mergeable(f.front(), frame_ops_max) &&
+                 Mergeable(queue.front(), frame_ops_max) &&
+                 ops + queue.front().weight <= frame_ops_max);
+      }
+      queued_ops_now.store(queued_weight, std::memory_order_relaxed);
+      // Left behind only for want of a slot: the reply that frees one
+      // pumps again, so callers need not post.
+      pump_due = !queue.empty();
+    }
+    for (std::vector<Queued>& f : frames) SubmitFrame(std::move(f));
+  }
+
+  // One frame for `calls`: a lone call as it is, several merged.
+  void SubmitFrame(std::vector<Queued> calls) {
+    frames_made.fetch_add(1, std::memory_order_relaxed);
+    calls_framed.fetch_add(calls.size(), std::memory_order_relaxed);
+    if (calls.size() == 1) {
+      Submit(std::move(calls[0].request), std::move(calls[0].done),
+             /*from_queue=*/true);
+      return;
+    }
+    OpsRequest merged;
+    std::vector<std::pair<uint32_t, Done>> parts;  // ops of each call
+    parts.reserve(calls.size());
+    for (Queued& q : calls) {
+      auto& ops = std::get<OpsRequest>(q.request).ops;
+      merged.ops.insert(merged.ops.end(), ops.begin(), ops.end());
+      parts.emplace_back(static_cast<uint32_t>(ops.size()), std::move(q.done));
+    }
+    const size_t total = merged.ops.size();
+    Submit(
+        std::move(merged),
+        [parts = std::move(parts), total](absl::StatusOr<Message> m) {
+          Split(parts, total, std::move(m));
+        },
+        /*from_queue=*/true);
+  }
+
+  // Each call of a merged frame gets its own slice of the reply, or the
+  // frame's error.
+  static void Split(const std::vector<std::pair<uint32_t, Done>>& parts,
+                    size_t total, absl::StatusOr<Message> m) {
+    if (m.ok() && std::get<OpsReply>(*m).results.size() != total) {
+      m = absl::InternalError(absl::StrCat(
+          "the server answered ", std::get<OpsReply>(*m).results.size(),
+          " results to ", total, " ops"));
+    }
+    if (!m.ok()) {
+      for (const auto& [n, done] : parts) done(Detached(m.status()));
+      return;
+    }
+    const std::vector<OpResult>& all = std::get<OpsReply>(*m).results;
+    size_t at = 0;
+    for (const auto& [n, done] : parts) {
+      done(OpsReply{
+          std::vector<OpResult>(all.begin() + at, all.begin() + at + n)});
+      at += n;
+    }
+  }
+
+  // Client thread. Fails every queued call; `close`: and refuses new ones.
+  void FailQueued(const absl::Status& why, bool close) {
+    std::deque<Queued> calls;
+    {
+      std::lock_guard<std::mutex> lock(queue_mu);
+      calls.swap(queue);
+      queued_weight = 0;
+      queued_ops_now.store(0, std::memory_order_relaxed);
+      pump_due = false;
+      if (close) queue_closed = true;
+    }
+    for (Queued& q : calls) q.done(Detached(why));
   }
 
   ClientOptions options;
@@ -418,6 +595,23 @@ struct Client::Impl {
   std::chrono::milliseconds backoff{20};
   std::string last_error;  // the server's last connection-level ERROR
   std::function<void(absl::Status)> first_connect;
+
+  // Client thread: the limits of the last HELLO_OK and the slots in use.
+  uint32_t server_frames_in_flight_max = 1;
+  uint32_t server_ops_per_request_max = 1;
+  uint32_t server_body_bytes_max = kOpBytes;
+  uint32_t frames_in_flight = 0;  // pending requests that came from queue
+
+  // The queue of calls waiting for a slot; callers add, the client's
+  // thread takes. Bounded by options.queued_ops_max (Enqueue).
+  std::mutex queue_mu;
+  std::deque<Queued> queue;    // guarded by queue_mu
+  uint64_t queued_weight = 0;  // guarded by queue_mu
+  bool pump_due = false;       // guarded: a Pump will run; do not post
+  bool queue_closed = false;   // guarded
+  std::atomic<uint64_t> queued_ops_now{0};
+  std::atomic<uint64_t> frames_made{0};
+  std::atomic<uint64_t> calls_framed{0};
 
   mutable std::mutex info_mu;
   HelloOk info;
@@ -448,6 +642,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
 
 void Client::Send(Message request, Done done) {
   Impl* impl = impl_.get();
+  if (impl->options.coalesce_ops) {
+    impl->Enqueue(std::move(request), std::move(done));
+    return;
+  }
   asio::post(impl->io,
              [impl, request = std::move(request), done = std::move(done)] {
                impl->Submit(std::move(request), std::move(done));
@@ -526,6 +724,18 @@ HelloOk Client::server_info() const {
 
 uint64_t Client::reconnects() const {
   return impl_->reconnects.load(std::memory_order_relaxed);
+}
+
+uint64_t Client::queued_ops() const {
+  return impl_->queued_ops_now.load(std::memory_order_relaxed);
+}
+
+uint64_t Client::frames_made() const {
+  return impl_->frames_made.load(std::memory_order_relaxed);
+}
+
+uint64_t Client::calls_framed() const {
+  return impl_->calls_framed.load(std::memory_order_relaxed);
 }
 
 }  // namespace coffer::net

@@ -12,6 +12,20 @@
 // duplicate flag set) instead of applying it twice. A request is also
 // resent after ERROR busy (the server's engine stayed full).
 //
+// Batching (issue 12): with coalesce_ops (the default), ops requests made
+// concurrently, from any number of threads, are coalesced into one OPS frame
+// per free slot in flight, the way TigerBeetle's clients batch a session.
+// When a slot is free, whatever is queued leaves at once (the client never
+// waits on a timer for more work); while every slot is busy, calls queue,
+// and the next free slot takes as many of them as fit one frame. Each
+// caller gets exactly the results of its own ops. Merging never changes
+// what a call means: a call's ops stay contiguous and in order, chains never
+// span two calls (a call whose last op is linked, an open chain, goes
+// alone, as do calls too large for one frame), and the merged frame is kept
+// and resent byte for byte like any other (exactly-once, busy retries).
+// Every request, ops or not, leaves in the order it was made; only ops
+// requests merge.
+//
 // Threading: one internal thread runs the connection. Every method may be
 // called from any thread; async callbacks run on the internal thread and
 // must not block (in particular, must not call the synchronous methods).
@@ -50,6 +64,24 @@ struct ClientOptions {
   // Synchronous calls stop waiting after this; the request may still be
   // applied (retry it with the same op ids to learn its outcome).
   uint32_t call_timeout_ms = 30'000;
+
+  // Coalesce concurrent ops requests into shared OPS frames (see the top of
+  // this file). False: every request is its own frame, written at once,
+  // with no client-side limit on frames in flight (extra ones wait in TCP)
+  // and no queue; ops_frames_in_flight_max and queued_ops_max then do
+  // nothing.
+  bool coalesce_ops = true;
+  // Frames in flight on the connection (sent or to be resent, unanswered)
+  // before further requests queue: at most the server's
+  // max_requests_in_flight (HELLO_OK), lower when this is non-zero. Fewer
+  // slots make larger batches; 1 is TigerBeetle's one request per session.
+  uint32_t ops_frames_in_flight_max = 0;
+  // Ops waiting for a slot (a request without ops counts as one). A call
+  // that would go beyond this fails at once with kResourceExhausted (not
+  // applied; retry later): the queue never grows without bound and callers
+  // are never blocked by it. One call is always accepted into an empty
+  // queue, whatever its size.
+  uint32_t queued_ops_max = 65'536;
 };
 
 class Client {
@@ -92,6 +124,13 @@ class Client {
   HelloOk server_info() const;
   // Connections re-established after a loss.
   uint64_t reconnects() const;
+  // coalesce_ops: ops (and requests without ops, one each) waiting for a
+  // slot now.
+  uint64_t queued_ops() const;
+  // coalesce_ops: request frames made from the queue (a merged frame counts
+  // once, a resend not again), and the calls that went into them.
+  uint64_t frames_made() const;
+  uint64_t calls_framed() const;
 
  private:
   struct Impl;

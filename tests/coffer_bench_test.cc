@@ -397,6 +397,45 @@ TEST_F(CofferBenchServer, OpenLoopEveryWorkload) {
   }
 }
 
+// Client mode (--client_threads): threads of blocking calls through
+// net::Client, checked like every other run, with coalescing on and off.
+TEST_F(CofferBenchServer, ClientModeEveryWorkload) {
+  uint64_t first = 3'000'000;
+  for (const bool coalesce : {true, false}) {
+    for (const WorkloadKind kind :
+         {WorkloadKind::kDebit, WorkloadKind::kTransfer, WorkloadKind::kHot,
+          WorkloadKind::kMix, WorkloadKind::kRetry}) {
+      SCOPED_TRACE(std::string(WorkloadName(kind)) +
+                   (coalesce ? " on" : " off"));
+      LoadConfig c = SmallRun(kind);
+      c.client_threads = 8;
+      c.client_coalesce = coalesce;
+      c.connections = 2;
+      c.pipeline = 1;
+      c.batch = 1;
+      c.ops = 2000;
+      c.initial_balance = 300;
+      c.workload.first_account = first;
+      first += 10'000;
+      auto r = RunLoad(*target_, c);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_TRUE(r->valid)
+          << (r->invalid_reasons.empty() ? "" : r->invalid_reasons[0]);
+      EXPECT_TRUE(r->check.performed && r->check.ok);
+      EXPECT_EQ(r->ops, c.ops);
+      EXPECT_EQ(r->requests, c.ops);  // one call per op
+      EXPECT_EQ(r->threads, 8u);
+      if (coalesce) {
+        // Every call went through the queue, into some frame.
+        EXPECT_EQ(r->client_calls, r->ops_total);
+        EXPECT_LE(r->client_frames, r->client_calls);
+      } else {
+        EXPECT_EQ(r->client_calls, 0u);  // no queue: nothing counted
+      }
+    }
+  }
+}
+
 TEST_F(CofferBenchServer, ExistingAccountsAreResetToTheInitialBalance) {
   LoadConfig c = SmallRun(WorkloadKind::kDebit);
   c.workload.first_account = 3'000'000;

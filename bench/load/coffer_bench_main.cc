@@ -44,6 +44,16 @@ ABSL_FLAG(double, read_pct, 20,
           "mix: percent of requests that are balance lookups");
 ABSL_FLAG(double, retry_pct, 10,
           "retry: percent of ops that resend an earlier op (same op id)");
+ABSL_FLAG(uint32_t, client_threads, 0,
+          "client mode: T threads, each making one blocking call of --batch "
+          "ops at a time through the target's client library (coffer: "
+          "net::Client), sharing --connections clients; 0: off");
+ABSL_FLAG(bool, client_coalesce, true,
+          "client mode: the library coalesces concurrent calls into shared "
+          "frames (net::ClientOptions::coalesce_ops)");
+ABSL_FLAG(uint32_t, client_frames_in_flight, 0,
+          "client mode: frames in flight per client before calls queue "
+          "(ops_frames_in_flight_max; 0: the server's max_requests_in_flight)");
 ABSL_FLAG(uint64_t, accounts, 100'000, "accounts created and used");
 ABSL_FLAG(int64_t, initial_balance, 1'000'000, "balance of each account");
 ABSL_FLAG(double, duration_s, 10, "measured seconds (unless --ops)");
@@ -77,6 +87,9 @@ int main(int argc, char** argv) {
       "[--pipeline=P] [--batch=B] [--mode=closed|open --rate=OPS]\n"
       "                    [--workload=debit|transfer|hot|mix|retry] "
       "[--duration_s=S | --ops=N] [--json=FILE]\n"
+      "       coffer-bench --client_threads=T [--connections=C] "
+      "[--client_coalesce=false] [--client_frames_in_flight=N]: T threads "
+      "of blocking calls through the client library\n"
       "Targets built in: ",
       absl::StrJoin(coffer::bench::TargetNames(), ", "),
       "\nExit 0: a valid result; 1: the run failed or was not valid; 2: bad "
@@ -91,6 +104,10 @@ int main(int argc, char** argv) {
   config.pipeline = absl::GetFlag(FLAGS_pipeline);
   config.batch = absl::GetFlag(FLAGS_batch);
   config.threads = absl::GetFlag(FLAGS_threads);
+  config.client_threads = absl::GetFlag(FLAGS_client_threads);
+  config.client_coalesce = absl::GetFlag(FLAGS_client_coalesce);
+  config.client_frames_in_flight_max =
+      absl::GetFlag(FLAGS_client_frames_in_flight);
   const std::string mode = absl::GetFlag(FLAGS_mode);
   if (mode == "closed") {
     config.mode = coffer::bench::LoopMode::kClosed;
@@ -179,6 +196,10 @@ int main(int argc, char** argv) {
         {"pipeline", absl::StrCat(config.pipeline)},
         {"batch", absl::StrCat(config.batch)},
         {"threads", absl::StrCat(result->threads)},
+        {"client_threads", absl::StrCat(config.client_threads)},
+        {"client_coalesce", config.client_coalesce ? "true" : "false"},
+        {"client_frames_in_flight",
+         absl::StrCat(config.client_frames_in_flight_max)},
         {"mode", JsonString(mode)},
         {"rate", Num(config.rate_ops_per_s)},
         {"workload", JsonString(std::string(

@@ -32,9 +32,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/load/client_library.h"
 #include "bench/load/shard_aware.h"
 #include "bench/load/target.h"
 #include "engine/types.h"
+#include "net/client.h"
 #include "net/codec.h"
 #include "net/protocol.h"
 #include "net/wire.h"
@@ -176,6 +178,21 @@ absl::StatusOr<int> ConnectAndHello(const TargetOptions& options,
     return fail(ErrnoStatus("fcntl O_NONBLOCK"));
   }
   return fd;
+}
+
+// A workload op as the engine's op (the wire layout).
+Op ToOp(const LoadOp& lop) {
+  Op op;
+  op.op_id = lop.op_id;
+  op.account_id = lop.account_id;
+  op.amount = static_cast<uint64_t>(lop.amount);
+  if (lop.kind == LoadOpKind::kTransfer) {
+    op.kind = OpKind::kTransfer;
+    op.other_account_id = lop.to_account_id;
+  } else {
+    op.kind = OpKind::kDebit;
+  }
+  return op;
 }
 
 class CofferConnection final : public LoadConnection {
@@ -324,16 +341,7 @@ class CofferConnection final : public LoadConnection {
     f.bytes.resize(kHeaderBytes + ops.size() * net::kOpBytes);
     uint8_t* p = f.bytes.data() + kHeaderBytes;
     for (const LoadOp& lop : ops) {
-      Op op;
-      op.op_id = lop.op_id;
-      op.account_id = lop.account_id;
-      op.amount = static_cast<uint64_t>(lop.amount);
-      if (lop.kind == LoadOpKind::kTransfer) {
-        op.kind = OpKind::kTransfer;
-        op.other_account_id = lop.to_account_id;
-      } else {
-        op.kind = OpKind::kDebit;
-      }
+      const Op op = ToOp(lop);
       std::memcpy(p, &op, net::kOpBytes);  // Op is the wire layout (LE)
       p += net::kOpBytes;
     }
@@ -582,7 +590,73 @@ uint64_t RandomOpIdBase() {
   return (r << 40) | (uint64_t{1} << 63);
 }
 
-class CofferTarget final : public LoadTarget, public ShardAware {
+// Client mode: blocking calls through a pool of net::Client (the library a
+// game server links), thread t on client t mod pool size.
+class CofferCaller final : public BlockingCaller {
+ public:
+  CofferCaller(std::vector<std::unique_ptr<net::Client>> clients,
+               ClientLibraryOptions options)
+      : clients_(std::move(clients)), options_(options) {}
+
+  absl::StatusOr<std::vector<LoadResult>> Call(
+      uint32_t thread_index, std::span<const LoadOp> ops) override {
+    net::Client& c = *clients_[thread_index % clients_.size()];
+    std::vector<LoadResult> out(ops.size());
+    if (!ops.empty() && ops[0].kind == LoadOpKind::kLookup) {
+      std::vector<uint64_t> ids;
+      for (const LoadOp& op : ops) ids.push_back(op.account_id);
+      auto r = c.Lookup(std::move(ids));
+      if (!r.ok()) return r.status();
+      for (size_t i = 0; i < out.size(); ++i) {
+        out[i].code = r->accounts[i].id != 0 ? ResultCode::kOk
+                                             : ResultCode::kAccountNotFound;
+        out[i].balance = r->accounts[i].balance;
+      }
+      return out;
+    }
+    std::vector<Op> request;
+    request.reserve(ops.size());
+    for (const LoadOp& op : ops) request.push_back(ToOp(op));
+    auto r = c.Apply(std::move(request));
+    if (!r.ok()) return r.status();
+    if (r->size() != ops.size()) {
+      return absl::DataLossError("wrong number of results");
+    }
+    for (size_t i = 0; i < out.size(); ++i) {
+      out[i].code = (*r)[i].code;
+      out[i].duplicate = (*r)[i].duplicate();
+    }
+    return out;
+  }
+
+  uint64_t frames() const override {
+    uint64_t n = 0;
+    for (const auto& c : clients_) n += c->frames_made();
+    return n;
+  }
+  uint64_t calls() const override {
+    uint64_t n = 0;
+    for (const auto& c : clients_) n += c->calls_framed();
+    return n;
+  }
+  std::string settings() const override {
+    return absl::StrCat("client library (net::Client): ", clients_.size(),
+                        " client(s), blocking Apply per call, coalesce_ops ",
+                        options_.coalesce ? "on" : "off",
+                        ", ops_frames_in_flight_max ",
+                        options_.frames_in_flight_max == 0
+                            ? std::string("server's")
+                            : absl::StrCat(options_.frames_in_flight_max));
+  }
+
+ private:
+  std::vector<std::unique_ptr<net::Client>> clients_;
+  ClientLibraryOptions options_;
+};
+
+class CofferTarget final : public LoadTarget,
+                           public ShardAware,
+                           public ClientLibrary {
  public:
   CofferTarget(TargetOptions options, int control_fd, net::HelloOk hello)
       : options_(std::move(options)),
@@ -615,6 +689,24 @@ class CofferTarget final : public LoadTarget, public ShardAware {
   }
 
   uint32_t shard_count() const override { return hello_.shard_count; }
+
+  absl::StatusOr<std::unique_ptr<BlockingCaller>> OpenClients(
+      const ClientLibraryOptions& options) override {
+    net::ClientOptions o;
+    o.host = options_.host;
+    o.port = port();
+    o.auth_token = options_.auth_token;
+    o.coalesce_ops = options.coalesce;
+    o.ops_frames_in_flight_max = options.frames_in_flight_max;
+    std::vector<std::unique_ptr<net::Client>> clients;
+    for (uint32_t i = 0; i < options.clients; ++i) {
+      auto c = net::Client::Connect(o);
+      if (!c.ok()) return c.status();
+      clients.push_back(std::move(c).value());
+    }
+    return std::unique_ptr<BlockingCaller>(
+        std::make_unique<CofferCaller>(std::move(clients), options));
+  }
 
   absl::StatusOr<std::unique_ptr<LoadConnection>> Connect() override {
     net::HelloOk hello;

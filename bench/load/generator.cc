@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench/load/client_library.h"
 #include "bench/load/shard_aware.h"
 
 namespace coffer::bench {
@@ -284,6 +285,310 @@ std::string FormatProgress(double elapsed_s, uint64_t ops_per_s,
                          ops_per_s, p99_ns / 1e6, errors);
 }
 
+// Fields every kind of worker has, into the run's result.
+template <typename W>
+void MergeWorker(const W& w, RunResult* result, BalanceDeltas* expected,
+                 CheckLog* log, int64_t* last_measured_ns) {
+  result->latency_ns.Add(w.latency_ns);
+  for (size_t i = 0; i < w.codes.size(); ++i) result->codes[i] += w.codes[i];
+  result->ops += w.ops;
+  result->requests += w.requests;
+  result->ops_total += w.ops_total;
+  result->duplicates += w.duplicates;
+  result->unexpected_codes += w.unexpected_codes;
+  result->errors += w.errors;
+  for (const std::string& m : w.error_messages) {
+    if (result->error_messages.size() < kErrorMessagesMax) {
+      result->error_messages.push_back(m);
+    }
+  }
+  *last_measured_ns = std::max(*last_measured_ns, w.last_measured_ns);
+  expected->Add(w.deltas);
+  log->Add(w.log);
+}
+
+// The main thread while the workers run: phases and progress.
+void DrivePhases(const LoadConfig& config, Shared& shared,
+                 const std::atomic<uint32_t>& running, int64_t start_ns) {
+  const int64_t warmup_end = start_ns + std::llround(config.warmup_s * 1e9);
+  int64_t next_report = start_ns + 1'000'000'000;
+  uint64_t last_ops = 0;
+  int64_t last_report = start_ns;
+  while (running.load() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const int64_t now = NowNs();
+    int phase = shared.phase.load();
+    if (phase == kWarmup && now >= warmup_end) {
+      shared.measure_start_ns.store(now);
+      shared.phase.store(kMeasure, std::memory_order_release);
+      phase = kMeasure;
+    }
+    if (phase == kMeasure && config.ops == 0 &&
+        now >= shared.measure_start_ns.load() +
+                   std::llround(config.duration_s * 1e9)) {
+      shared.phase.store(kStop, std::memory_order_release);
+    }
+    if (now >= next_report) {
+      const uint64_t answered = shared.answered_ops.load();
+      uint64_t p99 = 0;
+      {
+        std::lock_guard<std::mutex> lock(shared.progress_mu);
+        p99 = shared.progress_latency_ns.Quantile(0.99);
+      }
+      if (config.progress) {
+        config.progress(FormatProgress(
+            (now - start_ns) / 1e9,
+            static_cast<uint64_t>((answered - last_ops) * 1e9 /
+                                  std::max<int64_t>(1, now - last_report)),
+            p99, shared.errors.load(), phase));
+      }
+      last_ops = answered;
+      last_report = now;
+      next_report += 1'000'000'000;
+    }
+  }
+}
+
+void SetRates(const Shared& shared, int64_t last_measured_ns, RunResult* out) {
+  RunResult& result = *out;
+  const int64_t measure_start = shared.measure_start_ns.load();
+  if (result.ops > 0 && last_measured_ns > measure_start) {
+    result.elapsed_s = (last_measured_ns - measure_start) / 1e9;
+    result.ops_per_s = result.ops / result.elapsed_s;
+    result.requests_per_s = result.requests / result.elapsed_s;
+  }
+}
+
+// Reads the balances back, checks them and says whether the run is valid.
+void FinishRun(LoadTarget& target, const LoadConfig& config,
+               const BalanceDeltas& expected, const CheckLog& log,
+               RunResult* out) {
+  RunResult& result = *out;
+  const uint64_t first = config.workload.first_account;
+  const uint64_t accounts = config.workload.accounts;
+  if (result.errors == 0) {
+    auto balances = target.ReadBalances(first, accounts);
+    if (!balances.ok()) {
+      ++result.errors;
+      result.error_messages.push_back(absl::StrCat(
+          "reading balances back: ", balances.status().ToString()));
+    } else {
+      result.check = CheckBalances(first, config.initial_balance, expected,
+                                   *balances, log);
+    }
+  }
+
+  if (result.errors > 0) {
+    result.invalid_reasons.push_back(absl::StrCat(
+        result.errors, " failed request(s) or connection(s): ",
+        result.error_messages.empty() ? std::string()
+                                      : result.error_messages.front()));
+  }
+  if (result.unexpected_codes > 0) {
+    std::string which;
+    for (size_t i = 0; i < result.codes.size(); ++i) {
+      const auto code = static_cast<ResultCode>(i);
+      if (result.codes[i] == 0 || code == ResultCode::kOk ||
+          code == ResultCode::kInsufficientFunds) {
+        continue;
+      }
+      absl::StrAppend(&which, which.empty() ? "" : ", ",
+                      std::string(ResultCodeName(code)), " x", result.codes[i]);
+    }
+    result.invalid_reasons.push_back(absl::StrCat(
+        result.unexpected_codes, " unexpected result code(s): ", which));
+  }
+  if (!result.check.performed) {
+    result.invalid_reasons.push_back(
+        "correctness check not performed (the run failed first)");
+  } else if (!result.check.ok) {
+    result.invalid_reasons.push_back(absl::StrCat(
+        "correctness check failed: ", result.check.failures, " problem(s)"));
+  }
+  if (result.ops == 0) {
+    result.invalid_reasons.push_back("no measured op was answered");
+  }
+  result.valid = result.invalid_reasons.empty();
+}
+
+// Client mode: one caller thread making blocking calls of `batch` ops
+// through the target's client library, one at a time.
+class ClientWorker {
+ public:
+  ClientWorker(const LoadConfig& config, Shared& shared, uint32_t index,
+               std::unique_ptr<OpSource> source, uint64_t budget_ops)
+      : deltas(config.workload.first_account, config.workload.accounts),
+        config_(config),
+        shared_(shared),
+        index_(index),
+        source_(std::move(source)),
+        budget_ops_(budget_ops) {}
+
+  void Run(BlockingCaller& caller) {
+    std::vector<LoadOp> ops(config_.batch);
+    std::vector<uint8_t> is_retry(config_.batch);
+    int64_t last_merge_ns = NowNs();
+    for (;;) {
+      const int phase = shared_.phase.load(std::memory_order_acquire);
+      if (phase == kStop || budget_ops_ == 0) break;
+      const bool measured = phase == kMeasure;
+      size_t n = config_.batch;
+      if (measured && budget_ops_ < n) n = budget_ops_;
+      source_->NextRequest(std::span<LoadOp>(ops.data(), n),
+                           std::span<uint8_t>(is_retry.data(), n));
+      const int64_t start_ns = NowNs();
+      auto results =
+          caller.Call(index_, std::span<const LoadOp>(ops.data(), n));
+      const int64_t now = NowNs();
+      if (results.ok() && results->size() != n) {
+        results = absl::DataLossError("wrong number of results");
+      }
+      if (!results.ok()) {
+        Fail(results.status());
+        break;
+      }
+      Count(ops, is_retry, *results);
+      const uint64_t latency = static_cast<uint64_t>(now - start_ns);
+      progress_delta_.Record(latency);
+      if (measured) {
+        latency_ns.Record(latency);
+        ops_measured(n, now);
+        if (budget_ops_ != UINT64_MAX) budget_ops_ -= n;
+      }
+      ops_total += n;
+      shared_.answered_ops.fetch_add(n, std::memory_order_relaxed);
+      if (now - last_merge_ns > kProgressMergeNs) {
+        MergeProgress();
+        last_merge_ns = now;
+      }
+    }
+    MergeProgress();
+  }
+
+  const OpSource& source() const { return *source_; }
+
+  // Results, merged by the main thread after join (MergeWorker).
+  LogHistogram latency_ns;
+  std::array<uint64_t, 256> codes{};
+  uint64_t ops = 0;
+  uint64_t requests = 0;
+  uint64_t ops_total = 0;
+  uint64_t duplicates = 0;
+  uint64_t unexpected_codes = 0;
+  uint64_t errors = 0;
+  int64_t last_measured_ns = 0;
+  std::vector<std::string> error_messages;
+  BalanceDeltas deltas;
+  CheckLog log;
+
+ private:
+  void ops_measured(size_t n, int64_t now) {
+    ops += n;
+    ++requests;
+    last_measured_ns = now;
+  }
+
+  void Count(const std::vector<LoadOp>& ops_sent,
+             const std::vector<uint8_t>& is_retry,
+             const std::vector<LoadResult>& results) {
+    for (size_t i = 0; i < results.size(); ++i) {
+      const LoadOp& op = ops_sent[i];
+      const LoadResult& r = results[i];
+      ++codes[std::min<uint16_t>(static_cast<uint16_t>(r.code), 255)];
+      if (r.duplicate) ++duplicates;
+      if (r.code != ResultCode::kOk &&
+          (r.code != ResultCode::kInsufficientFunds ||
+           op.kind == LoadOpKind::kLookup)) {
+        ++unexpected_codes;
+      }
+      deltas.Apply(op, r, &log);
+      source_->OnAnswered(op, is_retry[i] != 0, r, &log);
+    }
+  }
+
+  void Fail(const absl::Status& why) {
+    ++errors;
+    shared_.errors.fetch_add(1, std::memory_order_relaxed);
+    error_messages.push_back(why.ToString());
+  }
+
+  void MergeProgress() {
+    std::lock_guard<std::mutex> lock(shared_.progress_mu);
+    shared_.progress_latency_ns.Add(progress_delta_);
+    progress_delta_.Reset();
+  }
+
+  const LoadConfig& config_;
+  Shared& shared_;
+  const uint32_t index_;
+  std::unique_ptr<OpSource> source_;
+  uint64_t budget_ops_;
+  LogHistogram progress_delta_;
+};
+
+// The run after set-up, in client mode.
+absl::StatusOr<RunResult> RunClientMode(
+    LoadTarget& target, const LoadConfig& config,
+    const std::shared_ptr<const WorkloadTables>& tables, RunResult result) {
+  auto* library = dynamic_cast<ClientLibrary*>(&target);
+  if (library == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target ", target.name(), " has no client library"));
+  }
+  auto caller =
+      library->OpenClients({config.connections, config.client_coalesce,
+                            config.client_frames_in_flight_max});
+  if (!caller.ok()) return caller.status();
+  result.target_settings =
+      absl::StrCat(result.target_settings, "; ", (*caller)->settings());
+  result.threads = config.client_threads;
+  Shared shared;
+  const uint64_t seed = config.seed != 0 ? config.seed : RandomSeed();
+  const uint64_t run_tag = RandomSeed();  // fresh op ids every run
+  std::vector<std::unique_ptr<ClientWorker>> workers;
+  for (uint32_t i = 0; i < config.client_threads; ++i) {
+    uint64_t budget = UINT64_MAX;
+    if (config.ops > 0) {
+      budget = config.ops / config.client_threads +
+               (i < config.ops % config.client_threads ? 1 : 0);
+    }
+    workers.push_back(std::make_unique<ClientWorker>(
+        config, shared, i,
+        std::make_unique<OpSource>(tables, i, run_tag, seed + 0x1000 * (i + 1),
+                                   config.batch),
+        budget));
+  }
+  const int64_t start_ns = NowNs();
+  if (config.warmup_s <= 0) {
+    shared.measure_start_ns.store(start_ns);
+    shared.phase.store(kMeasure, std::memory_order_release);
+  }
+  std::atomic<uint32_t> running{config.client_threads};
+  std::vector<std::thread> threads;
+  for (auto& w : workers) {
+    threads.emplace_back([&w, &running, &caller] {
+      w->Run(**caller);
+      running.fetch_sub(1);
+    });
+  }
+  DrivePhases(config, shared, running, start_ns);
+  for (std::thread& t : threads) t.join();
+  BalanceDeltas expected(config.workload.first_account,
+                         config.workload.accounts);
+  CheckLog log;
+  int64_t last_measured_ns = 0;
+  for (auto& w : workers) {
+    MergeWorker(*w, &result, &expected, &log, &last_measured_ns);
+    result.retries_sent += w->source().retries_sent();
+    result.retries_sent_in_flight += w->source().retries_sent_in_flight();
+  }
+  SetRates(shared, last_measured_ns, &result);
+  result.client_frames = (*caller)->frames();
+  result.client_calls = (*caller)->calls();
+  caller->reset();  // close the clients before reading back
+  FinishRun(target, config, expected, log, &result);
+  return result;
+}
 }  // namespace
 
 absl::Status ValidateLoadConfig(const LoadConfig& c) {
@@ -299,6 +604,15 @@ absl::Status ValidateLoadConfig(const LoadConfig& c) {
   if (uint64_t{c.connections} * c.pipeline * c.batch > kOpsInFlightMax) {
     return absl::InvalidArgumentError(
         absl::StrCat("connections x pipeline x batch above ", kOpsInFlightMax));
+  }
+  if (c.client_threads > kConnectionsMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--client_threads must be in 0..", kConnectionsMax));
+  }
+  if (c.client_threads > 0 &&
+      (c.mode != LoopMode::kClosed || c.pipeline != 1)) {
+    return absl::InvalidArgumentError(
+        "--client_threads: closed loop, --pipeline=1 (each call blocks)");
   }
   if (c.threads > c.connections) {
     return absl::InvalidArgumentError("--threads above --connections");
@@ -356,6 +670,9 @@ absl::StatusOr<RunResult> RunLoad(LoadTarget& target,
                         absl::StrCat("creating accounts: ", s.message()));
   }
   result.setup_s = (NowNs() - setup_start) / 1e9;
+  if (config.client_threads > 0) {
+    return RunClientMode(target, config, *tables, std::move(result));
+  }
 
   Shared shared;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -415,44 +732,7 @@ absl::StatusOr<RunResult> RunLoad(LoadTarget& target,
     });
   }
 
-  // The main thread: phases and progress.
-  const int64_t warmup_end = start_ns + std::llround(config.warmup_s * 1e9);
-  int64_t next_report = start_ns + 1'000'000'000;
-  uint64_t last_ops = 0;
-  int64_t last_report = start_ns;
-  while (running.load() > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    const int64_t now = NowNs();
-    int phase = shared.phase.load();
-    if (phase == kWarmup && now >= warmup_end) {
-      shared.measure_start_ns.store(now);
-      shared.phase.store(kMeasure, std::memory_order_release);
-      phase = kMeasure;
-    }
-    if (phase == kMeasure && config.ops == 0 &&
-        now >= shared.measure_start_ns.load() +
-                   std::llround(config.duration_s * 1e9)) {
-      shared.phase.store(kStop, std::memory_order_release);
-    }
-    if (now >= next_report) {
-      const uint64_t answered = shared.answered_ops.load();
-      uint64_t p99 = 0;
-      {
-        std::lock_guard<std::mutex> lock(shared.progress_mu);
-        p99 = shared.progress_latency_ns.Quantile(0.99);
-      }
-      if (config.progress) {
-        config.progress(FormatProgress(
-            (now - start_ns) / 1e9,
-            static_cast<uint64_t>((answered - last_ops) * 1e9 /
-                                  std::max<int64_t>(1, now - last_report)),
-            p99, shared.errors.load(), phase));
-      }
-      last_ops = answered;
-      last_report = now;
-      next_report += 1'000'000'000;
-    }
-  }
+  DrivePhases(config, shared, running, start_ns);
   for (std::thread& t : threads) t.join();
 
   // Merge.
@@ -460,80 +740,18 @@ absl::StatusOr<RunResult> RunLoad(LoadTarget& target,
   CheckLog log;
   int64_t last_measured_ns = 0;
   for (auto& w : workers) {
-    result.latency_ns.Add(w->latency_ns);
+    MergeWorker(*w, &result, &expected, &log, &last_measured_ns);
     result.send_lag_ns.Add(w->send_lag_ns);
-    for (size_t i = 0; i < w->codes.size(); ++i) result.codes[i] += w->codes[i];
-    result.ops += w->ops;
-    result.requests += w->requests;
-    result.ops_total += w->ops_total;
-    result.duplicates += w->duplicates;
-    result.unexpected_codes += w->unexpected_codes;
-    result.errors += w->errors;
-    for (const std::string& m : w->error_messages) {
-      if (result.error_messages.size() < kErrorMessagesMax) {
-        result.error_messages.push_back(m);
-      }
-    }
-    last_measured_ns = std::max(last_measured_ns, w->last_measured_ns);
-    expected.Add(w->deltas);
-    log.Add(w->log);
     for (const Conn& c : w->conns) {
       result.retries_sent += c.source->retries_sent();
       result.retries_sent_in_flight += c.source->retries_sent_in_flight();
     }
   }
-  const int64_t measure_start = shared.measure_start_ns.load();
-  if (result.ops > 0 && last_measured_ns > measure_start) {
-    result.elapsed_s = (last_measured_ns - measure_start) / 1e9;
-    result.ops_per_s = result.ops / result.elapsed_s;
-    result.requests_per_s = result.requests / result.elapsed_s;
-  }
+  SetRates(shared, last_measured_ns, &result);
   // Close the connections before reading back.
   for (auto& w : workers) w->conns.clear();
 
-  if (result.errors == 0) {
-    auto balances = target.ReadBalances(first, accounts);
-    if (!balances.ok()) {
-      ++result.errors;
-      result.error_messages.push_back(absl::StrCat(
-          "reading balances back: ", balances.status().ToString()));
-    } else {
-      result.check = CheckBalances(first, config.initial_balance, expected,
-                                   *balances, log);
-    }
-  }
-
-  if (result.errors > 0) {
-    result.invalid_reasons.push_back(absl::StrCat(
-        result.errors, " failed request(s) or connection(s): ",
-        result.error_messages.empty() ? std::string()
-                                      : result.error_messages.front()));
-  }
-  if (result.unexpected_codes > 0) {
-    std::string which;
-    for (size_t i = 0; i < result.codes.size(); ++i) {
-      const auto code = static_cast<ResultCode>(i);
-      if (result.codes[i] == 0 || code == ResultCode::kOk ||
-          code == ResultCode::kInsufficientFunds) {
-        continue;
-      }
-      absl::StrAppend(&which, which.empty() ? "" : ", ",
-                      std::string(ResultCodeName(code)), " x", result.codes[i]);
-    }
-    result.invalid_reasons.push_back(absl::StrCat(
-        result.unexpected_codes, " unexpected result code(s): ", which));
-  }
-  if (!result.check.performed) {
-    result.invalid_reasons.push_back(
-        "correctness check not performed (the run failed first)");
-  } else if (!result.check.ok) {
-    result.invalid_reasons.push_back(absl::StrCat(
-        "correctness check failed: ", result.check.failures, " problem(s)"));
-  }
-  if (result.ops == 0) {
-    result.invalid_reasons.push_back("no measured op was answered");
-  }
-  result.valid = result.invalid_reasons.empty();
+  FinishRun(target, config, expected, log, &result);
   return result;
 }
 

@@ -42,6 +42,14 @@ struct LoadConfig {
   // A connection with requests in flight and no answer for this long fails.
   uint32_t stall_timeout_ms = 30'000;
   uint64_t seed = 0;  // 0: random
+  // Client mode, > 0: instead of the generator's own connections, this many
+  // threads each make one blocking call of `batch` ops at a time through
+  // the target's client library (client_library.h), sharing `connections`
+  // library clients (thread t on client t mod connections). Closed loop,
+  // pipeline 1; `threads` unused. Latency is per call.
+  uint32_t client_threads = 0;
+  bool client_coalesce = true;               // the library's batching
+  uint32_t client_frames_in_flight_max = 0;  // 0: the library's default
   // Receives a progress line once a second; empty: no progress.
   std::function<void(const std::string&)> progress;
 };
@@ -77,6 +85,9 @@ struct RunResult {
   uint64_t errors = 0;                  // failed Status (connections lost)
   std::vector<std::string> error_messages;
   CheckOutcome check;
+  // Client mode: request frames the library made, and the calls in them.
+  uint64_t client_frames = 0;
+  uint64_t client_calls = 0;
   bool valid = false;
   std::vector<std::string> invalid_reasons;
 };

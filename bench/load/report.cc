@@ -1,5 +1,6 @@
 #include "bench/load/report.h"
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -104,6 +105,14 @@ std::string FormatSummary(const RunResult& r) {
   absl::StrAppend(&s, "duplicates ", r.duplicates, " (resent ", r.retries_sent,
                   ", of which ", r.retries_sent_in_flight,
                   " before the original's answer)\n");
+  if (r.client_calls > 0) {
+    absl::StrAppendFormat(&s,
+                          "client     %u calls in %u request frames (%.2f "
+                          "calls per frame, warm-up included)\n",
+                          r.client_calls, r.client_frames,
+                          static_cast<double>(r.client_calls) /
+                              std::max<uint64_t>(1, r.client_frames));
+  }
   absl::StrAppend(&s, "errors     ", r.errors, "\n");
   for (const std::string& m : r.error_messages) {
     absl::StrAppend(&s, "           ", m, "\n");
@@ -178,7 +187,9 @@ std::string FormatJson(const JsonFields& config, const MachineInfo& machine,
                   ", \"retries_sent\": ", r.retries_sent,
                   ", \"retries_sent_in_flight\": ", r.retries_sent_in_flight,
                   ", \"unexpected_codes\": ", r.unexpected_codes,
-                  ", \"errors\": ", r.errors, ",\n");
+                  ", \"errors\": ", r.errors,
+                  ", \"client_frames\": ", r.client_frames,
+                  ", \"client_calls\": ", r.client_calls, ",\n");
   absl::StrAppend(&s, "    \"error_messages\": [");
   for (size_t i = 0; i < r.error_messages.size(); ++i) {
     absl::StrAppend(&s, i == 0 ? "" : ", ", JsonString(r.error_messages[i]));
