@@ -82,6 +82,11 @@ ABSL_FLAG(uint64_t, op_ids_remembered_max, 1u << 22,
           "engine: recent op ids remembered for exactly-once answers; at "
           "least 1048576 (the most ops the engine holds in flight, each of "
           "which must stay remembered until it is answered)");
+ABSL_FLAG(uint32_t, idle_spin_iterations, 2000,
+          "engine: polls of its empty queues an engine thread makes before "
+          "it sleeps; spinning keeps a hand-off at ~0.2 us but takes CPU "
+          "from the io threads and clients on the same cores, sleeping "
+          "costs a futex wake-up (~50 us on a 2-core VM; bench/RESULTS.md)");
 ABSL_FLAG(uint64_t, history_entries_per_shard_max, 1u << 20,
           "engine: history entries kept in memory per shard");
 ABSL_FLAG(std::string, inject_fault, "",
@@ -124,6 +129,7 @@ const std::vector<std::string> kConfigurable = {
     "requests_in_flight_max",
     "op_ids_remembered_max",
     "history_entries_per_shard_max",
+    "idle_spin_iterations",
 };
 
 [[noreturn]] void Die(int code, const std::string& message) {
@@ -236,6 +242,7 @@ int main(int argc, char** argv) {
   }
   ec.history_entries_per_shard_max =
       absl::GetFlag(FLAGS_history_entries_per_shard_max);
+  ec.idle_spin_iterations = absl::GetFlag(FLAGS_idle_spin_iterations);
   ec.data_dir = absl::GetFlag(FLAGS_data_dir);
   ec.wal_segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
   ec.snapshot_every_log_bytes = absl::GetFlag(FLAGS_snapshot_every_log_bytes);
