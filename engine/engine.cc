@@ -242,6 +242,7 @@ std::vector<StageSnapshot> Engine::Stages() const {
 EngineStats Engine::Stats() const {
   EngineStats s;
   const auto& c = threads_->sequencer->counters();
+  const auto& sc = threads_->sequencer->snapshot_counters();
   s.requests = c.requests.load(std::memory_order_relaxed);
   s.ops_sequenced = c.ops_sequenced.load(std::memory_order_relaxed);
   s.duplicates = c.duplicates.load(std::memory_order_relaxed);
@@ -253,10 +254,10 @@ EngineStats Engine::Stats() const {
     s.log_syncs = threads_->log->syncs();
     s.log_records = threads_->log->records();
   }
-  s.snapshots = c.snapshots.load(std::memory_order_relaxed);
-  s.snapshot_failures = c.snapshot_failures.load(std::memory_order_relaxed);
-  s.snapshot_seq = c.snapshot_seq.load(std::memory_order_relaxed);
-  s.snapshot_pause_us = c.snapshot_pause_us.load(std::memory_order_relaxed);
+  s.snapshots = sc.snapshots.load(std::memory_order_relaxed);
+  s.snapshot_failures = sc.snapshot_failures.load(std::memory_order_relaxed);
+  s.snapshot_seq = sc.snapshot_seq.load(std::memory_order_relaxed);
+  s.snapshot_pause_us = sc.snapshot_pause_us.load(std::memory_order_relaxed);
   for (const auto& shard : threads_->shards) {
     const auto& sc = shard->counters();
     EngineStats::Shard x;

@@ -1,22 +1,12 @@
 #include "engine/sequencer.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
 #include <map>
-#include <thread>
 
 #include "common/assert.h"
 #include "engine/executor.h"
-#include "engine/log_codec.h"
 #include "engine/partition.h"
-#include "wal/log_reader.h"
-#include "wal/snapshot_file.h"
 
 namespace coffer::internal {
 namespace {
@@ -48,17 +38,18 @@ void Sequencer::Run() {
   for (;;) {
     bool progress = DrainDone();
     progress |= AdmitRequests();
-    FlushLog();
-    progress |= ReleaseDurable();
-    progress |= StepSnapshot();
+    gate_.Flush();
+    progress |= gate_.Release([this](Request* r) { Complete(r); });
+    progress |= snapshots_.Step(requests_at_shards_ == 0, next_seq_ - 1,
+                                last_timestamp_ns_);
     if (progress) {
       idle = 0;
       continue;
     }
     if (wiring_.stop->load(std::memory_order_acquire) &&
         requests_in_flight_ == 0 && held_ == nullptr &&
-        wiring_.submit->empty() && snapshot_state_ != SnapshotState::kWriting) {
-      if (reaper_.joinable()) reaper_.join();
+        wiring_.submit->empty() && !snapshots_.writing()) {
+      snapshots_.Join();
       return;
     }
     if (++idle < config_.idle_spin_iterations) {
@@ -78,17 +69,7 @@ bool Sequencer::HaveWork() const {
   for (RequestQueue* q : wiring_.from_shard) {
     if (q->read_available() > 0) return true;
   }
-  if (LogThread* log = log_.load(std::memory_order_acquire);
-      log != nullptr && !durable_wait_.empty() &&
-      durable_wait_.top().first <= log->durable_seq()) {
-    return true;
-  }
-  if (child_done_.load(std::memory_order_acquire)) return true;
-  if (snapshot_requested_.load(std::memory_order_acquire) &&
-      snapshot_state_ == SnapshotState::kIdle) {
-    return true;
-  }
-  if (snapshot_state_ == SnapshotState::kDraining) return true;
+  if (gate_.HaveWork() || snapshots_.HaveWork()) return true;
   // Requests waiting while the in-flight bound is reached are not work: a
   // shard's answer (which rings this bell) is what makes room.
   const bool room =
@@ -127,7 +108,7 @@ uint32_t Sequencer::CostOf(const Request& r) {
 
 bool Sequencer::AdmitRequests() {
   // While a snapshot drains the shards, nothing new is ordered.
-  if (snapshot_state_ == SnapshotState::kDraining) return false;
+  if (snapshots_.draining()) return false;
   bool progress = false;
   // Bounded per pass so that answers keep flowing under a flood of requests.
   for (int i = 0; i < 256; ++i) {
@@ -174,7 +155,7 @@ void Sequencer::Sequence(Request* r) {
   switch (r->kind) {
     case RequestKind::kOps:
       SequenceOps(r);
-      LogRequest(*r);
+      snapshots_.AddLogBytes(gate_.Append(*r, next_seq_));
       AddRefusalReads(r);
       break;
     case RequestKind::kReplay:
@@ -497,179 +478,6 @@ void Sequencer::OnShardsDone(Request* r) {
   MaybeComplete(r);
 }
 
-void Sequencer::LogRequest(const Request& r) {
-  LogThread* log = log_.load(std::memory_order_acquire);
-  if (log == nullptr) return;
-  const RequestState& in = r.internal;
-  // Called before any read is added: txns holds ordered ops only.
-  if (in.txns.empty()) return;  // nothing ordered: duplicates, refusals
-  if (chunk_ == nullptr) chunk_ = log->TakeFree();
-  // All chunks can be with the log thread only while it is still syncing
-  // the records they hold; then this chunk stays local and keeps growing
-  // (bounded by the ops in flight) until one comes back.
-  if (chunk_ == nullptr) chunk_ = &overflow_chunk_;
-  std::string& out = chunk_->bytes;
-  const size_t offset = out.size();
-  const size_t begin = EncodeBegin(out);
-  // The log is one unbroken run of seqs: each record starts right after the
-  // one before it in this chunk (the log thread checks across chunks), and
-  // its transactions are this request's, ordered just now.
-  uint64_t expect_seq = in.txns.front().seq;
-  if (!chunk_->records.empty()) {
-    COFFER_ASSERT_MSG(expect_seq == chunk_->records.back().last_seq + 1,
-                      "log record does not follow the previous one");
-  }
-  for (const Txn& x : in.txns) {
-    COFFER_ASSERT_MSG(x.seq == expect_seq, "gap in a logged request's seqs");
-    expect_seq = x.seq + x.op_count;
-    EncodeTxn(out, x.seq, x.timestamp_ns, &r.ops[x.op_begin], x.op_count);
-  }
-  COFFER_ASSERT_MSG(expect_seq == next_seq_, "logged request is not the last");
-  EncodeEnd(out, begin, static_cast<uint32_t>(in.txns.size()));
-  log_bytes_since_snapshot_ += out.size() - offset;
-  const Txn& last = in.txns.back();
-  chunk_->records.push_back(LogChunk::Span{in.txns.front().seq,
-                                           last.seq + last.op_count - 1, offset,
-                                           out.size() - offset});
-}
-
-void Sequencer::FlushLog() {
-  LogThread* log = log_.load(std::memory_order_acquire);
-  if (log == nullptr || chunk_ == nullptr || chunk_->empty()) return;
-  if (wiring_.inline_shard != nullptr) {
-    // The inline layout syncs here: everything admitted in this pass (one
-    // group commit), while the io threads queue the next requests.
-    log->SyncNow(chunk_);
-    chunk_ = nullptr;
-    return;
-  }
-  if (chunk_ == &overflow_chunk_) {
-    LogChunk* c = log->TakeFree();
-    if (c == nullptr) return;  // still all busy: keep gathering
-    std::swap(c->bytes, overflow_chunk_.bytes);
-    std::swap(c->records, overflow_chunk_.records);
-    overflow_chunk_.Clear();
-    chunk_ = c;
-  }
-  log->Submit(chunk_);
-  chunk_ = nullptr;
-}
-
-bool Sequencer::ReleaseDurable() {
-  LogThread* log = log_.load(std::memory_order_acquire);
-  if (log == nullptr || durable_wait_.empty()) return false;
-  const uint64_t durable = log->durable_seq();
-  bool progress = false;
-  while (!durable_wait_.empty() && durable_wait_.top().first <= durable) {
-    Request* r = durable_wait_.top().second;
-    durable_wait_.pop();
-    Complete(r);
-    progress = true;
-  }
-  return progress;
-}
-
-bool Sequencer::StepSnapshot() {
-  switch (snapshot_state_) {
-    case SnapshotState::kIdle: {
-      if (!snapshot_writer_) return false;
-      const bool due =
-          config_.snapshot_every_log_bytes != 0 &&
-          log_bytes_since_snapshot_ >= config_.snapshot_every_log_bytes;
-      if (!due && !snapshot_requested_.load(std::memory_order_acquire)) {
-        return false;
-      }
-      snapshot_requested_.store(false, std::memory_order_relaxed);
-      snapshot_state_ = SnapshotState::kDraining;
-      drain_started_ns_ = static_cast<uint64_t>(
-          std::chrono::steady_clock::now().time_since_epoch().count());
-      return true;
-    }
-    case SnapshotState::kDraining: {
-      // Every ordered transaction must be applied (and nothing newer) so
-      // the shards' state is exactly the state at snapshot_seq_.
-      if (requests_at_shards_ != 0) return false;
-      snapshot_seq_ = next_seq_ - 1;
-      const uint64_t ts = last_timestamp_ns_;
-      // fork() copies the address space copy-on-write: the child writes the
-      // frozen state at leisure while the shards carry on at once. Shards
-      // are idle here (no request is with them), and glibc keeps malloc
-      // usable in the child.
-      const pid_t pid = fork();
-      if (pid == 0) {
-        const bool ok = snapshot_writer_(snapshot_seq_, ts);
-        _exit(ok ? 0 : 1);
-      }
-      const auto now = static_cast<uint64_t>(
-          std::chrono::steady_clock::now().time_since_epoch().count());
-      counters_.snapshot_pause_us.store((now - drain_started_ns_) / 1000,
-                                        std::memory_order_relaxed);
-      log_bytes_since_snapshot_ = 0;
-      if (pid < 0) {
-        std::perror("coffer: snapshot fork failed (the log keeps everything)");
-        Bump(counters_.snapshot_failures, uint64_t{1});
-        snapshot_state_ = SnapshotState::kIdle;
-        return true;
-      }
-      child_done_.store(false, std::memory_order_relaxed);
-      reaper_ = std::thread([this, pid] {
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        child_status_.store(status, std::memory_order_relaxed);
-        child_done_.store(true, std::memory_order_release);
-        bell_.Ring();
-      });
-      snapshot_state_ = SnapshotState::kWriting;
-      return true;
-    }
-    case SnapshotState::kWriting: {
-      if (!child_done_.load(std::memory_order_acquire)) return false;
-      reaper_.join();
-      child_done_.store(false, std::memory_order_relaxed);
-      const int status = child_status_.load(std::memory_order_relaxed);
-      OnSnapshotWritten(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-      snapshot_state_ = SnapshotState::kIdle;
-      return true;
-    }
-  }
-  return false;
-}
-
-void Sequencer::OnSnapshotWritten(bool ok) {
-  if (!ok) {
-    std::fprintf(stderr,
-                 "coffer: snapshot at seq %llu failed; the log keeps "
-                 "everything, will retry after more log\n",
-                 static_cast<unsigned long long>(snapshot_seq_));
-    Bump(counters_.snapshot_failures, uint64_t{1});
-    return;
-  }
-  // Keep the two newest snapshots and the log after the older of them, so a
-  // damaged newest snapshot can still be recovered from the one before.
-  wal::Storage* storage = config_.storage;
-  if (previous_snapshot_seq_ != 0) {
-    auto removed =
-        wal::RemoveSegmentsUpTo(config_.data_dir, previous_snapshot_seq_,
-                                config_.wal_archive_dir, storage);
-    if (!removed.ok()) {
-      std::fprintf(stderr, "coffer: removing old log segments: %s\n",
-                   std::string(removed.status().message()).c_str());
-    }
-    if (absl::Status s = wal::RemoveSnapshotsBefore(storage, config_.data_dir,
-                                                    previous_snapshot_seq_);
-        !s.ok()) {
-      // Harmless for correctness (recovery takes the newest snapshot), but
-      // the disk fills: say so.
-      std::fprintf(stderr, "coffer: removing old snapshots: %s\n",
-                   std::string(s.message()).c_str());
-    }
-  }
-  previous_snapshot_seq_ = snapshot_seq_;
-  counters_.snapshot_seq.store(snapshot_seq_, std::memory_order_relaxed);
-  Bump(counters_.snapshots, uint64_t{1});
-}
-
 void Sequencer::MaybeComplete(Request* r) {
   RequestState& in = r->internal;
   if (in.completed || in.shards_outstanding != 0 ||
@@ -677,14 +485,7 @@ void Sequencer::MaybeComplete(Request* r) {
     return;
   }
   in.completed = true;
-  // No answer, write or read, leaves before the log holds everything it
-  // reflects: everything ordered up to r->seq.
-  LogThread* log = log_.load(std::memory_order_acquire);
-  if (log != nullptr && r->seq > log->durable_seq()) {
-    durable_wait_.emplace(r->seq, r);
-    return;
-  }
-  Complete(r);
+  if (!gate_.Hold(r)) Complete(r);
 }
 
 void Sequencer::Complete(Request* r) {

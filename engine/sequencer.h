@@ -2,14 +2,16 @@
 // It stamps each transaction with its sequence numbers and time, decides
 // exactly-once (new op, duplicate of a remembered op, or a reused id), splits
 // requests by shard, and completes them when every shard has answered.
-// It touches no account: its own state is the op-id table and the waiters.
+// Its own state is the op-id table and the waiters. Two more jobs run on its
+// thread as components of their own: the durability gate (no answer before
+// the log covers it, engine/durability_gate.h) and snapshot scheduling
+// (engine/snapshot_scheduler.h). In the inline layout it also runs the one
+// shard (Shard::ExecuteRequest).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <queue>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -17,12 +19,14 @@
 #include "absl/container/inlined_vector.h"
 #include "engine/config.h"
 #include "engine/doorbell.h"
+#include "engine/durability_gate.h"
 #include "engine/latency_histogram.h"
 #include "engine/log_thread.h"
 #include "engine/op_id_table.h"
 #include "engine/queues.h"
 #include "engine/request.h"
 #include "engine/shard.h"
+#include "engine/snapshot_scheduler.h"
 
 namespace coffer::internal {
 
@@ -43,10 +47,6 @@ struct SequencerCounters {
   std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> refused_before_ordering{0};
   std::atomic<uint64_t> last_seq{0};
-  std::atomic<uint64_t> snapshots{0};
-  std::atomic<uint64_t> snapshot_failures{0};
-  std::atomic<uint64_t> snapshot_seq{0};
-  std::atomic<uint64_t> snapshot_pause_us{0};  // last admission pause
 };
 
 // The stages the sequencer sees (it writes them, any thread may read).
@@ -67,6 +67,9 @@ class Sequencer {
   void Wire(SequencerWiring wiring) { wiring_ = std::move(wiring); }
   Doorbell& bell() { return bell_; }
   const SequencerCounters& counters() const { return counters_; }
+  const SnapshotCounters& snapshot_counters() const {
+    return snapshots_.counters();
+  }
   const SequencerStages& stages() const { return stages_; }
 
   // The worker loop; returns once stop is set and nothing is in flight.
@@ -85,19 +88,20 @@ class Sequencer {
   // From now on every ordered transaction goes to the log, and no answer is
   // released before the log is durable up to it. Set once, after recovery
   // and before clients are let in.
-  void AttachLog(LogThread* log) { log_.store(log, std::memory_order_release); }
+  void AttachLog(LogThread* log) {
+    gate_.Attach(log, /*sync_inline=*/wiring_.inline_shard != nullptr);
+  }
 
   // Snapshots: `writer` runs in a forked child with the state frozen at
   // (seq, last timestamp) and returns whether the snapshot file is safely
   // written. Set before the threads start.
-  using SnapshotWriter = std::function<bool(uint64_t seq, uint64_t ts_ns)>;
+  using SnapshotWriter = SnapshotScheduler::Writer;
   void SetSnapshotWriter(SnapshotWriter writer, uint64_t last_snapshot_seq) {
-    snapshot_writer_ = std::move(writer);
-    previous_snapshot_seq_ = last_snapshot_seq;
+    snapshots_.SetWriter(std::move(writer), last_snapshot_seq);
   }
   // Asks for a snapshot as soon as possible (any thread).
   void RequestSnapshot() {
-    snapshot_requested_.store(true, std::memory_order_release);
+    snapshots_.Request();
     bell_.Ring();
   }
 
@@ -113,11 +117,6 @@ class Sequencer {
   void SequenceReplay(Request* r);
   void OrderTxn(Request* r, uint32_t begin, uint32_t len, uint64_t seq,
                 uint64_t timestamp_ns);
-  void LogRequest(const Request& r);
-  void FlushLog();
-  bool ReleaseDurable();
-  bool StepSnapshot();
-  void OnSnapshotWritten(bool ok);
   void Complete(Request* r);
   // Stamps r->released_ns and records the engine's stages of `r`.
   void RecordStages(Request* r);
@@ -149,28 +148,10 @@ class Sequencer {
   uint64_t ops_in_flight_ = 0;
   Request* held_ = nullptr;  // taken from the queue, waiting for room
 
-  // Durability: answered requests wait here until the log covers their seq.
-  std::atomic<LogThread*> log_{nullptr};
-  LogChunk* chunk_ = nullptr;  // records being gathered for the next sync
-  LogChunk overflow_chunk_;    // used while every LogThread chunk is busy
-  uint64_t log_bytes_since_snapshot_ = 0;
-
-  // Snapshots.
-  enum class SnapshotState { kIdle, kDraining, kWriting };
-  SnapshotState snapshot_state_ = SnapshotState::kIdle;
-  SnapshotWriter snapshot_writer_;
-  std::atomic<bool> snapshot_requested_{false};
   uint32_t requests_at_shards_ = 0;
-  uint64_t snapshot_seq_ = 0;
-  uint64_t previous_snapshot_seq_ = 0;
-  uint64_t drain_started_ns_ = 0;
-  std::thread reaper_;
-  std::atomic<bool> child_done_{false};
-  std::atomic<int> child_status_{0};
 
-  using Waiting = std::pair<uint64_t, Request*>;
-  std::priority_queue<Waiting, std::vector<Waiting>, std::greater<Waiting>>
-      durable_wait_;
+  DurabilityGate gate_;
+  SnapshotScheduler snapshots_{config_, &bell_};
 };
 
 }  // namespace coffer::internal
