@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace coffer {
@@ -78,13 +79,12 @@ TEST(LockManager, ScriptsGiveTheExpectedAnswersAndEndEmpty) {
        {Enqueue(1, {7}, true), Enqueue(2, {7}, false), Enqueue(3, {7}, false),
         Release(1, {7}, {2}), Release(2, {7}, {3}), Release(3, {7}, {})}},
       {"a txn on two accounts waits on both",
-       {Enqueue(1, {1}, true), Enqueue(2, {2}, true),
-        Enqueue(3, {1, 2}, false), Release(1, {1}, {}), Free({1}, false),
-        Release(2, {2}, {3}), Release(3, {1, 2}, {})}},
-      {"the other account's holder released first",
-       {Enqueue(1, {1}, true), Enqueue(2, {2}, true),
-        Enqueue(3, {1, 2}, false), Release(2, {2}, {}), Release(1, {1}, {3}),
+       {Enqueue(1, {1}, true), Enqueue(2, {2}, true), Enqueue(3, {1, 2}, false),
+        Release(1, {1}, {}), Free({1}, false), Release(2, {2}, {3}),
         Release(3, {1, 2}, {})}},
+      {"the other account's holder released first",
+       {Enqueue(1, {1}, true), Enqueue(2, {2}, true), Enqueue(3, {1, 2}, false),
+        Release(2, {2}, {}), Release(1, {1}, {3}), Release(3, {1, 2}, {})}},
       // 1 holds 1, 2 and 3; behind it 2 waits on 1, 3 on 3, 4 on 2 and on 3
       // (behind 1 and 3); 5 is elsewhere. Releasing 1 frees 2 and 3 only.
       {"release makes exactly the right successors ready",
@@ -95,12 +95,12 @@ TEST(LockManager, ScriptsGiveTheExpectedAnswersAndEndEmpty) {
         Release(5, {4}, {})}},
       {"successors come in the order of the released accounts",
        {Enqueue(1, {5, 6}, true), Enqueue(2, {6}, false),
-        Enqueue(3, {5}, false), Release(1, {5, 6}, {3, 2}),
-        Release(2, {6}, {}), Release(3, {5}, {})}},
+        Enqueue(3, {5}, false), Release(1, {5, 6}, {3, 2}), Release(2, {6}, {}),
+        Release(3, {5}, {})}},
       {"a later txn on a free account is ready while others wait",
-       {Enqueue(1, {1}, true), Enqueue(2, {1, 2}, false),
-        Enqueue(3, {3}, true), Enqueue(4, {2}, false), Release(3, {3}, {}),
-        Release(1, {1}, {2}), Release(2, {1, 2}, {4}), Release(4, {2}, {})}},
+       {Enqueue(1, {1}, true), Enqueue(2, {1, 2}, false), Enqueue(3, {3}, true),
+        Enqueue(4, {2}, false), Release(3, {3}, {}), Release(1, {1}, {2}),
+        Release(2, {1, 2}, {4}), Release(4, {2}, {})}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
