@@ -72,7 +72,7 @@ void Shard::Loop() {
       continue;
     }
     if (wiring_.stop->load(std::memory_order_acquire) && !HaveWork() &&
-        pending_.empty() && current_ == nullptr) {
+        locks_.admitted() == 0 && peer_waits_.empty() && current_ == nullptr) {
       return;
     }
     if (++idle < config_.idle_spin_iterations) {
@@ -149,7 +149,7 @@ bool Shard::AdmitWork() {
       // A barrier: it reflects exactly the transactions before it, so it
       // waits until none is in progress here, and admits nothing after it
       // until it is done.
-      if (!lock_queues_.empty()) return progress;
+      if (!locks_.empty()) return progress;
       const bool last = cursor_ + 1 == current_count_;
       Request* r = current_;
       ++cursor_;
@@ -216,32 +216,18 @@ void Shard::Admit(Request* r, uint32_t t) {
   const Txn& x = r->internal.txns[t];
   Accounts local;
   LocalAccounts(*r, x, &local);
-  bool contended = false;
-  if (!lock_queues_.empty()) {
-    for (uint64_t a : local) contended |= lock_queues_.contains(a);
-  }
-  if (!contended && !x.multi_shard()) {
+  if (!x.multi_shard() && locks_.Uncontended(local)) {
     // The common case: nothing earlier holds these accounts.
     RunTxn(r, t);
     Finish(r);
     return;
   }
   const Key key{r, t};
-  uint32_t waits = 0;
-  for (uint64_t a : local) {
-    auto& q = lock_queues_[a];
-    q.push_back(key);
-    if (q.size() > 1) ++waits;
-  }
-  Pending& p = pending_[key];  // may exist: a peer's records came first
-  COFFER_ASSERT_MSG(!p.admitted, "transaction admitted twice");
-  p.admitted = true;
-  p.waits = waits;
-  if (waits > 0) {
+  if (locks_.Enqueue(key, local)) {
+    ready_.push_back(key);
+  } else {
     counters_.deferred_txns.store(counters_.deferred_txns.load() + 1,
                                   std::memory_order_relaxed);
-  } else {
-    ready_.push_back(key);
   }
 }
 
@@ -280,7 +266,7 @@ void Shard::OnAcquired(const Key& key) {
       Send(p, PeerMsg{r, key.txn});
     }
   }
-  Pending& pend = pending_[key];
+  PeerWait& pend = peer_waits_[key];  // may exist: a peer's records came first
   pend.acquired = true;
   const uint32_t needed = std::popcount(x.participants) - 1;
   if (pend.readies == needed) {
@@ -290,7 +276,7 @@ void Shard::OnAcquired(const Key& key) {
 }
 
 void Shard::OnPeerReady(const Key& key) {
-  Pending& p = pending_[key];
+  PeerWait& p = peer_waits_[key];  // may be before this side admits it
   ++p.readies;
   if (!p.acquired) return;  // not yet our turn on this side
   const Txn& x = key.request->internal.txns[key.txn];
@@ -307,27 +293,12 @@ void Shard::Release(const Key& key) {
   const Txn& x = r->internal.txns[key.txn];
   Accounts local;
   LocalAccounts(*r, x, &local);
-  for (uint64_t a : local) {
-    // Only the head of every queue it waits in runs: releasing anything
-    // else would let two transactions hold one account.
-    auto it = lock_queues_.find(a);
-    COFFER_ASSERT_MSG(it != lock_queues_.end(), "release of an unlocked key");
-    auto& q = it->second;
-    COFFER_ASSERT_MSG(q.front() == key, "release by a txn not at the head");
-    q.erase(q.begin());
-    if (q.empty()) {
-      lock_queues_.erase(it);
-      continue;
-    }
-    // Everything queued was admitted, so it has a pending entry; find, not
-    // operator[], so that a missing one is caught rather than created.
-    auto next = pending_.find(q.front());
-    COFFER_ASSERT(next != pending_.end() && next->second.admitted);
-    COFFER_ASSERT_MSG(next->second.waits > 0, "lock waits below zero");
-    if (--next->second.waits == 0) ready_.push_back(q.front());
+  // Successors whose last wait this was join ready_, which DrainReady runs.
+  locks_.Release(key, local, &ready_);
+  if (x.multi_shard()) {
+    const size_t erased = peer_waits_.erase(key);
+    COFFER_ASSERT_MSG(erased == 1, "released txn had no peer entry");
   }
-  const size_t erased = pending_.erase(key);
-  COFFER_ASSERT_MSG(erased == 1, "released txn had no pending entry");
   Finish(r);
 }
 
@@ -355,7 +326,7 @@ void Shard::Send(uint32_t peer, const PeerMsg& msg) {
 // --- running transactions -------------------------------------------------
 
 void Shard::ExecuteRequest(Request* r) {
-  COFFER_ASSERT(shard_count_ == 1 && lock_queues_.empty());
+  COFFER_ASSERT(shard_count_ == 1 && locks_.empty());
   const std::vector<uint32_t>& mine = r->internal.shard_txns[index_];
   const auto n = static_cast<uint32_t>(mine.size());
   for (uint32_t i = 0; i < n; ++i) {

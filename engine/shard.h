@@ -26,6 +26,7 @@
 #include "engine/doorbell.h"
 #include "engine/executor.h"
 #include "engine/history_ring.h"
+#include "engine/lock_manager.h"
 #include "engine/queues.h"
 #include "engine/request.h"
 #include "engine/snapshot_codec.h"
@@ -90,20 +91,12 @@ class Shard {
   void FinishRestore();
 
  private:
-  struct Key {
-    Request* request;
-    uint32_t txn;
-    bool operator==(const Key&) const = default;
-    template <typename H>
-    friend H AbslHashValue(H h, const Key& k) {
-      return H::combine(std::move(h), k.request, k.txn);
-    }
-  };
-  struct Pending {
-    uint32_t waits = 0;    // lock queues where an earlier txn is ahead
-    uint32_t readies = 0;  // peers whose records have arrived
-    bool admitted = false;
-    bool acquired = false;
+  // A multi-shard transaction's side of the record exchange. It may exist
+  // before the transaction is admitted here: a peer's records can come
+  // first.
+  struct PeerWait {
+    uint32_t readies = 0;   // peers whose records have arrived
+    bool acquired = false;  // this shard holds its locks and sent its own
   };
   using Accounts = absl::InlinedVector<uint64_t, 4>;
 
@@ -169,8 +162,8 @@ class Shard {
   HistoryRing history_;
 
   // Lock manager and transactions in progress.
-  absl::flat_hash_map<uint64_t, absl::InlinedVector<Key, 2>> lock_queues_;
-  absl::flat_hash_map<Key, Pending> pending_;
+  LockManager locks_;
+  absl::flat_hash_map<Key, PeerWait> peer_waits_;  // multi-shard txns only
   std::vector<Key> ready_;  // acquired all locks, to be started
   bool draining_ready_ = false;
   std::vector<std::deque<PeerMsg>>
