@@ -106,17 +106,12 @@ struct StatsReply {
 struct DigestRequest {
   bool operator==(const DigestRequest&) const = default;
 };
-struct CurrencyTotal {
-  uint32_t currency = 0;
-  uint64_t accounts = 0;
-  __int128 balance = 0;
-  __int128 held = 0;
-  bool operator==(const CurrencyTotal&) const = default;
-};
 struct DigestReply {
   uint64_t seq = 0;
   StateDigest digest;
-  std::vector<CurrencyTotal> totals;  // sorted by currency
+  // The engine's own type (engine/types.h), so that a Request's
+  // currency_totals encode as they are. Sorted by currency.
+  std::vector<CurrencyTotal> totals;
   bool operator==(const DigestReply&) const = default;
 };
 // One stage of the latency breakdown (engine/latency_histogram.h: Stage

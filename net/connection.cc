@@ -666,16 +666,10 @@ void Connection::EncodeReply(Slot& slot) {
       EncodeHistoryReply(slot.request_id, r.seq, r.history_next_before,
                          r.history_found, r.history, out_, version_);
       break;
-    case RequestKind::kDigest: {
-      std::vector<CurrencyTotal> totals;
-      totals.reserve(r.currency_totals.size());
-      for (const auto& t : r.currency_totals) {
-        totals.push_back({t.currency, t.accounts, t.balance, t.held});
-      }
-      EncodeDigestReply(slot.request_id, r.seq, r.digest, totals, out_,
-                        version_);
+    case RequestKind::kDigest:
+      EncodeDigestReply(slot.request_id, r.seq, r.digest, r.currency_totals,
+                        out_, version_);
       break;
-    }
     default:
       EncodeError(slot.request_id, ErrorCode::kInternal, 0,
                   "unexpected request kind", out_, version_);
