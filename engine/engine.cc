@@ -260,7 +260,7 @@ EngineStats Engine::Stats() const {
   s.snapshot_pause_us = sc.snapshot_pause_us.load(std::memory_order_relaxed);
   for (const auto& shard : threads_->shards) {
     const auto& sc = shard->counters();
-    EngineStats::Shard x;
+    ShardStats x;
     x.txns_applied = sc.txns_applied.load(std::memory_order_relaxed);
     x.multi_shard_txns = sc.multi_shard_txns.load(std::memory_order_relaxed);
     x.deferred_txns = sc.deferred_txns.load(std::memory_order_relaxed);

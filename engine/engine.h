@@ -21,6 +21,7 @@
 #include "engine/config.h"
 #include "engine/latency_histogram.h"
 #include "engine/request.h"
+#include "engine/stats.h"
 #include "engine/types.h"
 
 namespace coffer {
@@ -42,28 +43,6 @@ struct RecoveryReport {
   uint64_t last_seq = 0;           // the state now reflects ops 1..last_seq
   std::vector<std::string> notes;  // torn tails cut, damaged snapshots, ...
   double seconds = 0;
-};
-
-struct EngineStats {
-  struct Shard {
-    uint64_t txns_applied = 0;
-    uint64_t multi_shard_txns = 0;
-    uint64_t deferred_txns = 0;
-    uint64_t accounts = 0;
-  };
-  uint64_t requests = 0;
-  uint64_t ops_sequenced = 0;
-  uint64_t duplicates = 0;
-  uint64_t refused_before_ordering = 0;
-  uint64_t last_seq = 0;
-  uint64_t durable_seq = 0;  // 0 without a log
-  uint64_t log_syncs = 0;
-  uint64_t log_records = 0;
-  uint64_t snapshots = 0;  // written since start
-  uint64_t snapshot_failures = 0;
-  uint64_t snapshot_seq = 0;       // seq of the newest one written
-  uint64_t snapshot_pause_us = 0;  // admission paused for the last one
-  std::vector<Shard> shards;
 };
 
 // One stage of the latency breakdown (engine/latency_histogram.h).

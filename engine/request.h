@@ -49,12 +49,6 @@ struct Request {
   // kDigest: the digest of the whole state at `seq`, and the sum of
   // balances and holds per currency (sorted by currency).
   StateDigest digest;
-  struct CurrencyTotal {
-    uint32_t currency = 0;
-    uint64_t accounts = 0;
-    __int128 balance = 0;
-    __int128 held = 0;
-  };
   std::vector<CurrencyTotal> currency_totals;
 
   // Set on completion: the ledger sequence position this request was

@@ -71,14 +71,7 @@ struct RequestState {
   std::vector<SnapRecord> snaps;
   std::vector<uint32_t> shard_pending;  // slot s: touched by shard s only
   std::vector<StateDigest> digest_parts;
-  // Per shard: (currency, accounts, balance sum, held sum).
-  struct Totals {
-    uint32_t currency;
-    uint64_t accounts;
-    __int128 balance;
-    __int128 held;
-  };
-  std::vector<std::vector<Totals>> digest_totals;
+  std::vector<std::vector<CurrencyTotal>> digest_totals;  // per shard
   std::vector<OpDisposition> dispositions;
   std::vector<uint64_t> fingerprints;
   std::vector<LoggedTxn> replay;    // RequestKind::kReplay only

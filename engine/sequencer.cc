@@ -460,7 +460,7 @@ void Sequencer::OnShardsDone(Request* r) {
       total.holds += part.holds;
     }
     r->digest = total;
-    std::map<uint32_t, Request::CurrencyTotal> by_currency;
+    std::map<uint32_t, CurrencyTotal> by_currency;
     for (const auto& part : in.digest_totals) {
       for (const auto& t : part) {
         auto& c = by_currency[t.currency];

@@ -746,7 +746,7 @@ void Shard::RunHistory(Request* r, const Txn& x) {
 
 void Shard::RunDigest(Request* r, const Txn& x) {
   StateDigest d;
-  absl::flat_hash_map<uint32_t, RequestState::Totals> totals;
+  absl::flat_hash_map<uint32_t, CurrencyTotal> totals;
   for (const auto& [id, a] : accounts_) {
     DigestAccount rec{};
     rec.id = id;

@@ -43,6 +43,10 @@ struct ShardWiring {
   const std::atomic<bool>* stop = nullptr;  // set once no work can come
 };
 
+// The shard's live counters: written by its own thread, read at any time by
+// Engine::Stats(), hence atomic. They stay private to the engine; the plain
+// snapshot the engine hands out (and STATS_REPLY carries) is ShardStats in
+// engine/stats.h, read from these.
 struct ShardCounters {
   std::atomic<uint64_t> txns_applied{0};
   std::atomic<uint64_t> multi_shard_txns{0};

@@ -184,4 +184,18 @@ struct StateDigest {
   bool operator==(const StateDigest&) const = default;
 };
 
+// The accounts of one currency and the sums of their balances and holds.
+// One type serves every stage of a digest: each shard's part, the ledger's
+// total the sequencer merges from them, and DIGEST_REPLY on the wire, so
+// the figures pass from one to the next without a copy by hand. The sums
+// are 128-bit because many int64 balances can add up beyond 64 bits.
+struct CurrencyTotal {
+  uint32_t currency = 0;
+  uint64_t accounts = 0;
+  __int128 balance = 0;
+  __int128 held = 0;
+  bool operator==(const CurrencyTotal&) const = default;
+};
+static_assert(std::is_trivially_copyable_v<CurrencyTotal>);
+
 }  // namespace coffer

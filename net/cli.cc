@@ -434,7 +434,7 @@ class Runner {
     if (!r.ok()) return Failed(r.status());
     auto stages = FetchStages();
     if (!stages.ok()) return Failed(stages.status());
-    const EngineCounters& e = r->engine;
+    const EngineStats& e = r->engine;
     const ServerCounters& s = r->server;
     std::vector<std::pair<std::string, uint64_t>> fields = {
         {"requests", e.requests},
@@ -463,8 +463,8 @@ class Runner {
       for (const auto& [k, v] : fields)
         out_ << JsonString(k) << ":" << JsonBig(v) << ",";
       out_ << "\"shards\":[";
-      for (size_t i = 0; i < r->shards.size(); ++i) {
-        const ShardCounters& sh = r->shards[i];
+      for (size_t i = 0; i < e.shards.size(); ++i) {
+        const ShardStats& sh = e.shards[i];
         out_ << (i ? "," : "")
              << absl::StrCat(
                     "{\"txns_applied\":", JsonBig(sh.txns_applied),
@@ -479,8 +479,8 @@ class Runner {
       for (const auto& [k, v] : fields) {
         out_ << absl::StrFormat("%-24s %u\n", k, v);
       }
-      for (size_t i = 0; i < r->shards.size(); ++i) {
-        const ShardCounters& sh = r->shards[i];
+      for (size_t i = 0; i < e.shards.size(); ++i) {
+        const ShardStats& sh = e.shards[i];
         out_ << absl::StrFormat(
             "shard %-3u accounts %u, txns %u (multi-shard %u, deferred %u)\n",
             i, sh.accounts, sh.txns_applied, sh.multi_shard_txns,

@@ -232,9 +232,9 @@ void EncodeEmpty(uint64_t id, MessageKind kind, std::vector<uint8_t>& out,
 void EncodeStatsReply(uint64_t id, const StatsReply& m,
                       std::vector<uint8_t>& out, uint16_t version) {
   const size_t at = BeginFrame(
-      out, kStatsReplyFixedBytes + m.shards.size() * kShardStatsBytes);
+      out, kStatsReplyFixedBytes + m.engine.shards.size() * kShardStatsBytes);
   uint8_t* p = Body(out, at);
-  const EngineCounters& e = m.engine;
+  const EngineStats& e = m.engine;
   PutU64s(p,
           {e.requests, e.ops_sequenced, e.duplicates, e.refused_before_ordering,
            e.last_seq, e.durable_seq, e.log_syncs, e.log_records, e.snapshots,
@@ -244,13 +244,13 @@ void EncodeStatsReply(uint64_t id, const StatsReply& m,
                    s.connections_refused, s.frames_received, s.replies_sent,
                    s.protocol_errors, s.submit_retries, s.busy_replies});
   p += kStatsReplyFixedBytes;
-  for (const ShardCounters& sh : m.shards) {
+  for (const ShardStats& sh : e.shards) {
     PutU64s(p, {sh.txns_applied, sh.multi_shard_txns, sh.deferred_txns,
                 sh.accounts});
     p += kShardStatsBytes;
   }
   FinishFrame(out, at, MessageKind::kStatsReply, id,
-              static_cast<uint32_t>(m.shards.size()), version);
+              static_cast<uint32_t>(e.shards.size()), version);
 }
 
 void EncodeStagesReply(uint64_t id, const StagesReply& m,
@@ -629,13 +629,14 @@ bool DecodeBody(const FrameHeader& h, std::span<const uint8_t> body,
       StatsReply m;
       uint64_t v[20];
       for (int i = 0; i < 20; ++i) v[i] = Get64(p + 8 * i);
-      m.engine = {v[0], v[1], v[2], v[3], v[4],  v[5],
-                  v[6], v[7], v[8], v[9], v[10], v[11]};
+      m.engine = {v[0], v[1], v[2], v[3],  v[4],  v[5], v[6],
+                  v[7], v[8], v[9], v[10], v[11], {}};
       m.server = {v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19]};
       p += kStatsReplyFixedBytes;
-      m.shards.resize(n);
+      m.engine.shards.resize(n);
       for (size_t i = 0; i < n; ++i, p += kShardStatsBytes) {
-        m.shards[i] = {Get64(p), Get64(p + 8), Get64(p + 16), Get64(p + 24)};
+        m.engine.shards[i] = {Get64(p), Get64(p + 8), Get64(p + 16),
+                              Get64(p + 24)};
       }
       *out = std::move(m);
       return true;

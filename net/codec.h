@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "engine/stats.h"
 #include "engine/types.h"
 #include "net/protocol.h"
 
@@ -62,22 +63,6 @@ struct HistoryReply {
 struct StatsRequest {
   bool operator==(const StatsRequest&) const = default;
 };
-// Engine counters (EngineStats); the log fields are 0 without a log.
-struct EngineCounters {
-  uint64_t requests = 0;
-  uint64_t ops_sequenced = 0;
-  uint64_t duplicates = 0;
-  uint64_t refused_before_ordering = 0;
-  uint64_t last_seq = 0;
-  uint64_t durable_seq = 0;
-  uint64_t log_syncs = 0;
-  uint64_t log_records = 0;
-  uint64_t snapshots = 0;
-  uint64_t snapshot_failures = 0;
-  uint64_t snapshot_seq = 0;
-  uint64_t snapshot_pause_us = 0;
-  bool operator==(const EngineCounters&) const = default;
-};
 // Server counters since start.
 struct ServerCounters {
   uint64_t connections_open = 0;
@@ -90,33 +75,22 @@ struct ServerCounters {
   uint64_t busy_replies = 0;    // requests answered with ERROR busy
   bool operator==(const ServerCounters&) const = default;
 };
-struct ShardCounters {
-  uint64_t txns_applied = 0;
-  uint64_t multi_shard_txns = 0;
-  uint64_t deferred_txns = 0;
-  uint64_t accounts = 0;
-  bool operator==(const ShardCounters&) const = default;
-};
 struct StatsReply {
-  EngineCounters engine;
+  // The engine's own struct (engine/stats.h), so that the server sends
+  // Engine::Stats() as it is; its shards are the reply's shard records.
+  EngineStats engine;
   ServerCounters server;
-  std::vector<ShardCounters> shards;
   bool operator==(const StatsReply&) const = default;
 };
 struct DigestRequest {
   bool operator==(const DigestRequest&) const = default;
 };
-struct CurrencyTotal {
-  uint32_t currency = 0;
-  uint64_t accounts = 0;
-  __int128 balance = 0;
-  __int128 held = 0;
-  bool operator==(const CurrencyTotal&) const = default;
-};
 struct DigestReply {
   uint64_t seq = 0;
   StateDigest digest;
-  std::vector<CurrencyTotal> totals;  // sorted by currency
+  // The engine's own type (engine/types.h), so that a Request's
+  // currency_totals encode as they are. Sorted by currency.
+  std::vector<CurrencyTotal> totals;
   bool operator==(const DigestReply&) const = default;
 };
 // One stage of the latency breakdown (engine/latency_histogram.h: Stage

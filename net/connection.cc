@@ -397,25 +397,8 @@ void Connection::HandleHello(const FrameHeader& h,
 
 void Connection::HandleStats(uint64_t request_id) {
   StatsReply reply;
-  const EngineStats stats = shared_.engine->Stats();
-  EngineCounters& e = reply.engine;
-  e.requests = stats.requests;
-  e.ops_sequenced = stats.ops_sequenced;
-  e.duplicates = stats.duplicates;
-  e.refused_before_ordering = stats.refused_before_ordering;
-  e.last_seq = stats.last_seq;
-  e.durable_seq = stats.durable_seq;
-  e.log_syncs = stats.log_syncs;
-  e.log_records = stats.log_records;
-  e.snapshots = stats.snapshots;
-  e.snapshot_failures = stats.snapshot_failures;
-  e.snapshot_seq = stats.snapshot_seq;
-  e.snapshot_pause_us = stats.snapshot_pause_us;
+  reply.engine = shared_.engine->Stats();
   reply.server = shared_.Counters();
-  for (const auto& s : stats.shards) {
-    reply.shards.push_back(
-        {s.txns_applied, s.multi_shard_txns, s.deferred_txns, s.accounts});
-  }
   EncodeFrame(request_id, reply, out_, version_);
   shared_.replies_sent.fetch_add(1, std::memory_order_relaxed);
   MaybeWrite();
@@ -666,16 +649,10 @@ void Connection::EncodeReply(Slot& slot) {
       EncodeHistoryReply(slot.request_id, r.seq, r.history_next_before,
                          r.history_found, r.history, out_, version_);
       break;
-    case RequestKind::kDigest: {
-      std::vector<CurrencyTotal> totals;
-      totals.reserve(r.currency_totals.size());
-      for (const auto& t : r.currency_totals) {
-        totals.push_back({t.currency, t.accounts, t.balance, t.held});
-      }
-      EncodeDigestReply(slot.request_id, r.seq, r.digest, totals, out_,
-                        version_);
+    case RequestKind::kDigest:
+      EncodeDigestReply(slot.request_id, r.seq, r.digest, r.currency_totals,
+                        out_, version_);
       break;
-    }
     default:
       EncodeError(slot.request_id, ErrorCode::kInternal, 0,
                   "unexpected request kind", out_, version_);

@@ -575,7 +575,7 @@ inline void ExpectLedgerMatches(net::Client& client,
   }
   absl::StatusOr<net::DigestReply> digest = client.Digest();
   ASSERT_TRUE(digest.ok()) << digest.status();
-  for (const net::CurrencyTotal& t : digest->totals) {
+  for (const CurrencyTotal& t : digest->totals) {
     EXPECT_TRUE(t.balance == want_total[t.currency])
         << "currency " << t.currency << ": total balance "
         << static_cast<int64_t>(t.balance) << ", credits minus debits give "

@@ -125,9 +125,9 @@ TEST(NetServer, EveryOperationIsReachable) {
 
   auto stats = c->Stats();
   ASSERT_TRUE(stats.ok()) << stats.status();
-  ASSERT_EQ(stats->shards.size(), 3u);
+  ASSERT_EQ(stats->engine.shards.size(), 3u);
   uint64_t accounts = 0;
-  for (const auto& sh : stats->shards) accounts += sh.accounts;
+  for (const auto& sh : stats->engine.shards) accounts += sh.accounts;
   EXPECT_EQ(accounts, 3u);
   EXPECT_GE(stats->engine.ops_sequenced, 14u);
   EXPECT_EQ(stats->server.connections_open, 1u);

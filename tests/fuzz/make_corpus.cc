@@ -118,7 +118,7 @@ void FrameDecoder() {
   Write(t, "stats", Frame(4, net::StatsRequest{}));
   net::StatsReply stats_reply;
   stats_reply.engine.requests = 9;
-  stats_reply.shards.resize(2);
+  stats_reply.engine.shards.resize(2);
   Write(t, "stats_reply", Frame(4, stats_reply));
   Write(t, "digest", Frame(5, net::DigestRequest{}));
   net::DigestReply digest_reply;

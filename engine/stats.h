@@ -1,0 +1,41 @@
+// The engine's counters as plain values: what Engine::Stats() returns and
+// what the protocol's STATS_REPLY carries. Kept apart from engine/engine.h
+// so that the codec (net/codec.h) can hold the engine's own struct without
+// pulling in the engine, and the figures reach the wire with no copy by
+// hand that a new field could be forgotten in.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace coffer {
+
+// One shard's counters at one moment. The live, atomic counterpart the
+// shard's thread writes is internal::ShardCounters (engine/shard.h);
+// Engine::Stats() reads it into this.
+struct ShardStats {
+  uint64_t txns_applied = 0;
+  uint64_t multi_shard_txns = 0;
+  uint64_t deferred_txns = 0;
+  uint64_t accounts = 0;
+  bool operator==(const ShardStats&) const = default;
+};
+
+struct EngineStats {
+  uint64_t requests = 0;
+  uint64_t ops_sequenced = 0;
+  uint64_t duplicates = 0;
+  uint64_t refused_before_ordering = 0;
+  uint64_t last_seq = 0;
+  uint64_t durable_seq = 0;  // 0 without a log
+  uint64_t log_syncs = 0;    // 0 without a log
+  uint64_t log_records = 0;  // 0 without a log
+  uint64_t snapshots = 0;    // written since start
+  uint64_t snapshot_failures = 0;
+  uint64_t snapshot_seq = 0;       // seq of the newest one written
+  uint64_t snapshot_pause_us = 0;  // admission paused for the last one
+  std::vector<ShardStats> shards;  // one per shard, by shard index
+  bool operator==(const EngineStats&) const = default;
+};
+
+}  // namespace coffer
