@@ -42,7 +42,11 @@ ABSL_FLAG(uint64_t, snapshot_every_log_bytes, 256ull << 20,
 ABSL_FLAG(bool, wal_repair, false,
           "at start-up, cut the log at a damaged record instead of refusing "
           "to start (what follows it is lost, and reported)");
-ABSL_FLAG(uint32_t, shards, 0, "engine shard threads (0: one per core)");
+ABSL_FLAG(uint32_t, shards, 0,
+          "engine shards (0: 1 on a machine of at most 2 hardware threads, "
+          "else one per hardware thread). With 1 shard the engine runs its "
+          "inline layout: the sequencer's thread applies and syncs the log "
+          "itself (engine/DESIGN.md)");
 ABSL_FLAG(uint32_t, io_threads, 0,
           "network threads (0: one per 4 hardware threads, at least 1)");
 ABSL_FLAG(uint32_t, max_connections, 1024,
