@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "net/local_server.h"
 #include "net/wire.h"
+#include "tests/frame_io.h"
 #include "tests/test_util.h"
 
 namespace coffer::net {
@@ -76,35 +77,9 @@ std::unique_ptr<LocalServer> StartServer(const std::string& data_dir = "") {
   return local.ok() ? std::move(local).value() : nullptr;
 }
 
-bool ReadAll(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t r = ::recv(fd, p, n, 0);
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-bool WriteAll(int fd, const std::vector<uint8_t>& bytes) {
-  size_t sent = 0;
-  while (sent < bytes.size()) {
-    const ssize_t r =
-        ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (r <= 0) return false;
-    sent += static_cast<size_t>(r);
-  }
-  return true;
-}
-
-std::vector<uint8_t> ReadFrameBytes(int fd) {
-  std::vector<uint8_t> frame(kHeaderBytes);
-  if (!ReadAll(fd, frame.data(), kHeaderBytes)) return {};
-  const uint32_t body = wire::Get32(frame.data() + 20);
-  frame.resize(kHeaderBytes + body);
-  if (!ReadAll(fd, frame.data() + kHeaderBytes, body)) return {};
-  return frame;
-}
+using coffer::testing::ReadAll;
+using coffer::testing::ReadFrameBytes;
+using coffer::testing::WriteAll;
 
 // A TCP relay, request then reply, frame by frame (the client must keep one
 // frame in flight: ops_frames_in_flight_max = 1). On the first connection
