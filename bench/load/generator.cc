@@ -76,15 +76,35 @@ struct Conn {
   uint64_t in_flight() const { return tail - head; }
 };
 
-class Worker {
+// What one worker thread counted, merged by the main thread after join
+// (MergeWorker). Both kinds of worker (connections, client library) keep
+// one.
+struct WorkerTally {
+  WorkerTally(uint64_t first_account, uint64_t accounts)
+      : deltas(first_account, accounts) {}
+  LogHistogram latency_ns;
+  std::array<uint64_t, 256> codes{};
+  uint64_t ops = 0;
+  uint64_t requests = 0;
+  uint64_t ops_total = 0;
+  uint64_t duplicates = 0;
+  uint64_t unexpected_codes = 0;
+  uint64_t errors = 0;
+  int64_t last_measured_ns = 0;
+  std::vector<std::string> error_messages;
+  BalanceDeltas deltas;
+  CheckLog log;
+};
+
+class Worker : public WorkerTally {
   const LoadConfig& config_;
   Shared& shared_;
 
  public:
   Worker(const LoadConfig& config, Shared& shared, uint64_t first_account)
-      : config_(config),
-        shared_(shared),
-        deltas(first_account, config.workload.accounts) {}
+      : WorkerTally(first_account, config.workload.accounts),
+        config_(config),
+        shared_(shared) {}
 
   std::vector<Conn> conns;
 
@@ -158,20 +178,8 @@ class Worker {
     MergeProgress();
   }
 
-  // Results, merged by the main thread after join.
-  LogHistogram latency_ns;
+  // Results beyond WorkerTally's, merged by the main thread after join.
   LogHistogram send_lag_ns;
-  std::array<uint64_t, 256> codes{};
-  uint64_t ops = 0;
-  uint64_t requests = 0;
-  uint64_t ops_total = 0;
-  uint64_t duplicates = 0;
-  uint64_t unexpected_codes = 0;
-  uint64_t errors = 0;
-  int64_t last_measured_ns = 0;
-  std::vector<std::string> error_messages;
-  BalanceDeltas deltas;
-  CheckLog log;
 
  private:
   void TopUp(Conn& c, int phase, int64_t now, int64_t* wake_ns) {
@@ -286,9 +294,9 @@ std::string FormatProgress(double elapsed_s, uint64_t ops_per_s,
 }
 
 // Fields every kind of worker has, into the run's result.
-template <typename W>
-void MergeWorker(const W& w, RunResult* result, BalanceDeltas* expected,
-                 CheckLog* log, int64_t* last_measured_ns) {
+void MergeWorker(const WorkerTally& w, RunResult* result,
+                 BalanceDeltas* expected, CheckLog* log,
+                 int64_t* last_measured_ns) {
   result->latency_ns.Add(w.latency_ns);
   for (size_t i = 0; i < w.codes.size(); ++i) result->codes[i] += w.codes[i];
   result->ops += w.ops;
@@ -413,11 +421,11 @@ void FinishRun(LoadTarget& target, const LoadConfig& config,
 
 // Client mode: one caller thread making blocking calls of `batch` ops
 // through the target's client library, one at a time.
-class ClientWorker {
+class ClientWorker : public WorkerTally {
  public:
   ClientWorker(const LoadConfig& config, Shared& shared, uint32_t index,
                std::unique_ptr<OpSource> source, uint64_t budget_ops)
-      : deltas(config.workload.first_account, config.workload.accounts),
+      : WorkerTally(config.workload.first_account, config.workload.accounts),
         config_(config),
         shared_(shared),
         index_(index),
@@ -467,19 +475,7 @@ class ClientWorker {
 
   const OpSource& source() const { return *source_; }
 
-  // Results, merged by the main thread after join (MergeWorker).
-  LogHistogram latency_ns;
-  std::array<uint64_t, 256> codes{};
-  uint64_t ops = 0;
-  uint64_t requests = 0;
-  uint64_t ops_total = 0;
-  uint64_t duplicates = 0;
-  uint64_t unexpected_codes = 0;
-  uint64_t errors = 0;
-  int64_t last_measured_ns = 0;
-  std::vector<std::string> error_messages;
-  BalanceDeltas deltas;
-  CheckLog log;
+  // Results (WorkerTally), merged by the main thread after join.
 
  private:
   void ops_measured(size_t n, int64_t now) {
