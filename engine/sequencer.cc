@@ -5,19 +5,12 @@
 #include <map>
 
 #include "common/assert.h"
+#include "common/cpu_relax.h"
 #include "engine/executor.h"
 #include "engine/partition.h"
 
 namespace coffer::internal {
 namespace {
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
 
 template <typename T>
 void Bump(std::atomic<T>& counter, T by = 1) {

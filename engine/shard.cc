@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/assert.h"
+#include "common/cpu_relax.h"
 #include "engine/partition.h"
 
 namespace coffer::internal {
@@ -15,14 +16,6 @@ namespace {
 // How many transactions ahead the shard prefetches account records: enough
 // to cover a memory miss (~100 ns) with the work of the ones in between.
 constexpr uint32_t kPrefetchDistance = 8;
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
 
 // Adds a record's 128-bit hash into the order-independent digest sum.
 template <typename T>

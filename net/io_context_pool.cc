@@ -20,12 +20,16 @@ IoContextPool::~IoContextPool() {
   Join();
 }
 
-void IoContextPool::Start() {
+void IoContextPool::Start(std::function<void(size_t)> run_context) {
   for (size_t i = 0; i < contexts_.size(); ++i) {
-    threads_.emplace_back([this, i] {
+    threads_.emplace_back([this, i, run_context] {
       const std::string name = "coffer-io-" + std::to_string(i);
       pthread_setname_np(pthread_self(), name.c_str());
-      contexts_[i]->run();
+      if (run_context) {
+        run_context(i);
+      } else {
+        contexts_[i]->run();
+      }
     });
   }
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -20,7 +21,9 @@ class IoContextPool {
   IoContextPool(const IoContextPool&) = delete;
   IoContextPool& operator=(const IoContextPool&) = delete;
 
-  void Start();
+  // Starts one thread per context. Each runs `run_context(i)`, which must
+  // run At(i) until it stops (io_context::run when none is given).
+  void Start(std::function<void(size_t)> run_context = nullptr);
   // Round robin; called only by the accepting thread.
   boost::asio::io_context& Next();
   boost::asio::io_context& At(size_t i) { return *contexts_[i]; }

@@ -43,9 +43,22 @@ class ReplyInbox {
   // Any thread: `c` will run once on the io thread.
   void Push(Completion c);
 
+  // io thread: a request was handed to the engine and its completion will
+  // be pushed here. The count lets the io loop (net/io_loop.h) tell "a
+  // reply is on its way" from "nothing to wait for".
+  void Expect() { ++awaited_; }
+  // io thread: completions expected and not yet run.
+  uint32_t awaited() const { return awaited_; }
+  // Any thread: a drain is posted and has not started (so a completion is
+  // waiting in the queue). The io loop spins on this without a syscall.
+  bool drain_posted() const {
+    return drain_posted_.load(std::memory_order_acquire);
+  }
+
  private:
   void PostDrain();
-  void Drain();  // io thread
+  void Drain();            // io thread
+  void Run(Completion c);  // io thread: counts it off, then runs it
 
   boost::asio::io_context& io_;
   boost::lockfree::queue<Completion, boost::lockfree::fixed_sized<true>> queue_{
@@ -53,6 +66,7 @@ class ReplyInbox {
   // True from the post of a drain until that drain starts: pushes in
   // between need no post of their own.
   std::atomic<bool> drain_posted_{false};
+  uint32_t awaited_ = 0;  // io thread only
 };
 
 }  // namespace coffer::net

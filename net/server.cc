@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "boost/asio/post.hpp"
 #include "net/connection.h"
+#include "net/io_loop.h"
 
 namespace coffer::net {
 namespace {
@@ -77,7 +78,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Engine* engine,
     return s;
   }
   server->Accept();
-  server->pool_.Start();
+  Server* raw = server.get();
+  server->pool_.Start([raw](size_t i) {
+    boost::asio::io_context& io = raw->pool_.At(i);
+    RunIoLoop(io, *raw->shared_->InboxFor(&io),
+              raw->shared_->config.reply_spin_us);
+  });
   return server;
 }
 

@@ -63,6 +63,10 @@ absl::Status ServerConfig::Validate() const {
     return bad("max_body_bytes", "must be <= 256 MiB");
   }
   if (idle_timeout_ms == 0) return bad("idle_timeout_ms", "must be >= 1");
+  if (reply_spin_us > kReplySpinUsMax) {
+    return bad("reply_spin_us", absl::StrCat("must be <= ", kReplySpinUsMax,
+                                             " (a spin is for one fsync)"));
+  }
   if (frame_read_timeout_ms == 0) {
     return bad("frame_read_timeout_ms", "must be >= 1");
   }

@@ -21,6 +21,14 @@ struct ServerConfig {
   // Network threads, each running its own io_context; 0: one per four
   // hardware threads (at least one). The engine has its own threads.
   uint32_t io_threads = 0;
+  // While a request of an io thread is at the engine, the thread spins this
+  // long for its reply before sleeping in epoll (net/io_loop.h); 0: never
+  // spin.
+  // The default 0 comes from the figures in bench/RESULTS.md ("Spinning
+  // for the reply"): on 2 cores shared with the load generator, 1000 µs
+  // saved 30 µs of a C=1 p50 but cost 10% of the C=64 throughput.
+  uint32_t reply_spin_us = 0;
+  static constexpr uint32_t kReplySpinUsMax = 100'000;
 
   // Connections open at once; one more is sent ERROR too_many_connections
   // and closed.

@@ -39,11 +39,14 @@ size_t PushThenRun(uint32_t n, Counts* counts, std::vector<Item>* items) {
   counts->ran_on = std::this_thread::get_id();
   items->clear();
   for (uint32_t i = 0; i < n; ++i) items->push_back({counts, i});
+  for (uint32_t i = 0; i < n; ++i) inbox.Expect();  // as the connection does
   std::thread producer([&] {
     for (Item& item : *items) inbox.Push({&RunItem, &item});
   });
   producer.join();
-  return io.run();
+  const size_t handlers = io.run();
+  EXPECT_EQ(inbox.awaited(), 0u) << "every expected completion counted off";
+  return handlers;
 }
 
 TEST(ReplyInbox, ManyCompletionsCostOneWakeUp) {
@@ -90,6 +93,8 @@ TEST(ReplyInbox, PushesRacingADrainAreNeverStranded) {
   counts.runs.assign(kItems, 0);
   std::vector<Item> items;
   for (uint32_t i = 0; i < kItems; ++i) items.push_back({&counts, i});
+  // Before the io thread starts, so the io-thread-only count is not raced.
+  for (uint32_t i = 0; i < kItems; ++i) inbox.Expect();
   std::thread io_thread([&] {
     counts.ran_on = std::this_thread::get_id();
     io.run();
@@ -99,6 +104,25 @@ TEST(ReplyInbox, PushesRacingADrainAreNeverStranded) {
   guard.reset();
   io_thread.join();
   for (uint32_t i = 0; i < kItems; ++i) ASSERT_EQ(counts.runs[i], 1u) << i;
+  EXPECT_EQ(inbox.awaited(), 0u);
+}
+
+// Pushes one completion that no Expect announced, and runs it.
+void RunUnexpectedCompletion() {
+  boost::asio::io_context io;
+  ReplyInbox inbox(io);
+  Counts counts;
+  counts.runs.assign(1, 0);
+  Item item{&counts, 0};
+  inbox.Push({&RunItem, &item});
+  io.run();
+}
+
+TEST(ReplyInboxDeathTest, ACompletionNobodyExpectedStopsTheServer) {
+  // A completion without an Expect means a request completed twice (or
+  // bypassed the count the io loop trusts): fail-stop, not a quiet skip.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(RunUnexpectedCompletion(), "a completion nobody expected");
 }
 
 }  // namespace
