@@ -13,14 +13,14 @@ using Clock = std::chrono::steady_clock;
 // epoll_wait(0) syscall): about 2 µs of pause instructions.
 constexpr uint32_t kSpinStepsPerPoll = 64;
 
-// Spins until the inbox has a drain waiting, nothing is awaited any more,
+// Spins until the inbox is signalled, nothing is awaited any more,
 // the deadline passes or `io` stops. Runs ready handlers (socket events of
 // other connections) on the way.
 void SpinForReply(boost::asio::io_context& io, ReplyInbox& inbox,
                   Clock::time_point deadline) {
-  while (inbox.awaited() > 0 && !inbox.drain_posted() && !io.stopped()) {
+  while (inbox.awaited() > 0 && !inbox.signalled() && !io.stopped()) {
     for (uint32_t i = 0; i < kSpinStepsPerPoll; ++i) {
-      if (inbox.drain_posted()) return;
+      if (inbox.signalled()) return;
       CpuRelax();
     }
     io.poll();
@@ -38,17 +38,19 @@ void RunIoLoop(boost::asio::io_context& io, ReplyInbox& inbox,
   }
   const auto spin = std::chrono::microseconds(reply_spin_us);
   while (!io.stopped()) {
-    if (inbox.awaited() > 0 && !inbox.drain_posted()) {
+    if (inbox.awaited() > 0 && !inbox.signalled()) {
       SpinForReply(io, inbox, Clock::now() + spin);
-      // Runs the drain if one is posted, and whatever else is ready.
+      // The replies at once, without waiting for the eventfd's read (which
+      // then finds the queue empty); then whatever else is ready.
+      if (inbox.signalled()) inbox.Drain();
       io.poll();
       // Still waiting after a whole spin: sleep for the next event.
-      if (inbox.awaited() > 0 && !inbox.drain_posted() && !io.stopped()) {
+      if (inbox.awaited() > 0 && !inbox.signalled() && !io.stopped()) {
         io.run_one();
       }
       continue;
     }
-    // Nothing awaited (or a drain is ready): as run() does, one handler
+    // Nothing awaited (or the inbox is signalled): as run() does, one handler
     // at a time, sleeping in epoll when none is ready.
     if (io.run_one() == 0) return;  // stopped, or out of work
   }

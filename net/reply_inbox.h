@@ -1,23 +1,34 @@
 // Completed engine requests on their way back to one io thread.
 //
 // The engine completes requests on its own thread (the sequencer) and the
-// connection that owns each one lives on an io thread. Posting every
-// completion to the io_context costs a lock of Asio's scheduler and, when
-// the io thread waits in epoll, a wake-up per request. A sequencer pass
+// connection that owns each one lives on an io thread. A sequencer pass
 // completes many requests at once, so the inbox hands them over in a batch,
 // as Seastar's smp queues do: each completion is pushed onto a lock-free
-// queue, and a drain is posted only when none is pending. One wake-up then
-// carries every completion of the pass.
+// queue, and the io thread is signalled only when no signal is pending. One
+// wake-up then carries every completion of the pass.
+//
+// The signal is an eventfd of the inbox's own, which the io thread reads
+// through Asio (an async read, so it wakes epoll like any socket). It is not
+// asio::post: a post from the engine thread takes the scheduler's mutex and,
+// while holding it, interrupts the io thread's epoll_wait; the io thread
+// wakes, finds the mutex still held and sleeps again on it (strace, in
+// bench/RESULTS.md "Spinning for the reply"). The eventfd write takes no
+// lock the io thread needs.
 //
 // Bound: the queue holds kCapacity completions (the lock-free queue's index
 // is 16 bits). At the bound a completion is posted on its own, as before
 // the inbox existed: slower, never lost.
+//
+// Lifetime: the inbox keeps an async read pending on its io_context, which
+// therefore never runs out of work; stop the io_context to end its run().
+// Destroy the inbox before its io_context.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
 #include "boost/asio/io_context.hpp"
+#include "boost/asio/posix/stream_descriptor.hpp"
 #include "boost/lockfree/queue.hpp"
 
 namespace coffer::net {
@@ -34,7 +45,10 @@ class ReplyInbox {
   // handlers (reads, writes, timers); the rest run in the next drain.
   static constexpr uint32_t kDrainBatchMax = 4096;
 
+  // Fail-stop if no eventfd can be made (a process out of descriptors at
+  // start-up).
   explicit ReplyInbox(boost::asio::io_context& io);
+  ~ReplyInbox();
   ReplyInbox(const ReplyInbox&) = delete;
   ReplyInbox& operator=(const ReplyInbox&) = delete;
 
@@ -49,23 +63,26 @@ class ReplyInbox {
   void Expect() { ++awaited_; }
   // io thread: completions expected and not yet run.
   uint32_t awaited() const { return awaited_; }
-  // Any thread: a drain is posted and has not started (so a completion is
-  // waiting in the queue). The io loop spins on this without a syscall.
-  bool drain_posted() const {
-    return drain_posted_.load(std::memory_order_acquire);
-  }
+  // Any thread: completions are waiting and the io thread was signalled.
+  // The io loop spins on this without a syscall.
+  bool signalled() const { return signalled_.load(std::memory_order_acquire); }
+  // io thread: runs up to kDrainBatchMax waiting completions now, without
+  // waiting for the signal's read (the io loop, after a spin).
+  void Drain();
 
  private:
-  void PostDrain();
-  void Drain();            // io thread
+  void Signal();           // any thread: one write to the eventfd
+  void ArmRead();          // io thread
   void Run(Completion c);  // io thread: counts it off, then runs it
 
   boost::asio::io_context& io_;
+  boost::asio::posix::stream_descriptor wake_;
+  uint64_t wake_count_ = 0;  // the eventfd read's buffer
   boost::lockfree::queue<Completion, boost::lockfree::fixed_sized<true>> queue_{
       kCapacity};
-  // True from the post of a drain until that drain starts: pushes in
-  // between need no post of their own.
-  std::atomic<bool> drain_posted_{false};
+  // True from a signal until the drain it asks for starts: pushes in
+  // between need no signal of their own.
+  std::atomic<bool> signalled_{false};
   uint32_t awaited_ = 0;  // io thread only
 };
 

@@ -207,6 +207,9 @@ void Server::Shutdown() {
   pool_.Join();
 }
 
-Server::~Server() { Shutdown(); }
+Server::~Server() {
+  Shutdown();
+  shared_->DestroyReplyInboxes();  // before pool_'s io_contexts
+}
 
 }  // namespace coffer::net

@@ -94,6 +94,10 @@ struct ServerShared {
   void AddReplyInbox(boost::asio::io_context& io_context);
   // The inbox of `io_context`. Every connection's io_context has one.
   ReplyInbox* InboxFor(const void* io_context);
+  // Destroys the inboxes (each holds a descriptor of its io_context, so it
+  // must go before the io_contexts do): Server's destructor, once its io
+  // threads are joined and no request is at the engine.
+  void DestroyReplyInboxes() { inboxes_.clear(); }
   // The engine's stages and the network's (merged over io threads),
   // sorted by stage number.
   std::vector<StageSnapshot> Stages() const;
