@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include "common/assert.h"
+#include "common/prefetch.h"
 
 namespace coffer::internal {
 
@@ -16,6 +17,14 @@ const OpIdTable::Record* OpIdTable::Find(uint64_t op_id) const {
   const Record& r = *ring_.Get(it->second % ring_.capacity());
   COFFER_ASSERT(r.op_id == op_id && r.seq == it->second);
   return &r;
+}
+
+// At -O3 (common/prefetch.h): GCC -O2 would drop the prefetches.
+COFFER_PREFETCH_OPTIMIZE void OpIdTable::Prefetch(uint64_t op_id,
+                                                  uint64_t seq) const {
+  by_id_.prefetch(op_id);
+  const Record* old = ring_.Get(seq % ring_.capacity());
+  if (old != nullptr && old->op_id != 0) by_id_.prefetch(old->op_id);
 }
 
 void OpIdTable::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq) {

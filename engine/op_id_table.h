@@ -30,6 +30,11 @@ class OpIdTable {
   // forgotten. The pointer is valid until the next Insert.
   const Record* Find(uint64_t op_id) const;
 
+  // Starts loading the cache lines that Find(op_id) and then
+  // Insert(op_id, _, seq) will touch: the id's slot in the map and the slot
+  // of the record that the insert would forget. Only a hint: `seq` may be
+  // a guess, and nothing changes.
+  void Prefetch(uint64_t op_id, uint64_t seq) const;
   // Remembers an op ordered at `seq` (seqs are inserted in increasing order,
   // one record each). Forgets the oldest record when full.
   void Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq);

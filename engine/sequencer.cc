@@ -12,6 +12,10 @@
 namespace coffer::internal {
 namespace {
 
+// Ops ahead whose op-id table lines are prefetched (SequenceOps): enough
+// to cover a memory miss with the work of the ones in between.
+constexpr uint32_t kOpIdPrefetchDistance = 16;
+
 template <typename T>
 void Bump(std::atomic<T>& counter, T by = 1) {
   // Single writer: a plain load and store, no read-modify-write.
@@ -209,8 +213,16 @@ void Sequencer::SequenceOps(Request* r) {
   r->results.assign(n, OpResult{});
   in.dispositions.assign(n, OpDisposition::kFinal);
   in.fingerprints.assign(n, 0);
+  // The exactly-once lookups miss the cache (millions of remembered ids at
+  // random places): ask for the lines of the ops ahead while this one is
+  // sequenced (perf: OpIdTable::Insert and Find were 45% of engine_bench).
+  uint32_t prefetched = 0;
   uint32_t i = 0;
   while (i < n) {
+    const uint32_t ahead = std::min(n, i + kOpIdPrefetchDistance);
+    for (; prefetched < ahead; ++prefetched) {
+      op_ids_.Prefetch(r->ops[prefetched].op_id, next_seq_ + prefetched - i);
+    }
     uint32_t j = i;
     while (j < n && (r->ops[j].flags & kOpFlagLinked) != 0) ++j;
     if (j == n) {

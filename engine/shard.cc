@@ -8,6 +8,7 @@
 
 #include "common/assert.h"
 #include "common/cpu_relax.h"
+#include "common/prefetch.h"
 #include "engine/partition.h"
 
 namespace coffer::internal {
@@ -398,15 +399,7 @@ void Shard::RunOps(Request* r, const Txn& x) {
   Commit(x.seq);
 }
 
-// GCC 12 at -O2 with NDEBUG drops every instruction of absl's
-// raw_hash_set::prefetch (checked with objdump; -O3 keeps them), so this
-// one function is compiled at -O3. (Clang has no per-function optimize
-// attribute and keeps the prefetches anyway.)
-#if defined(__GNUC__) && !defined(__clang__)
-#define COFFER_PREFETCH_OPTIMIZE __attribute__((optimize("O3")))
-#else
-#define COFFER_PREFETCH_OPTIMIZE
-#endif
+// At -O3 (common/prefetch.h): GCC -O2 would drop the prefetches.
 COFFER_PREFETCH_OPTIMIZE void Shard::Prefetch(const Op* ops,
                                               uint32_t count) const {
   // A few ops are enough: long chains are rare and would only evict.
