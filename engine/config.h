@@ -32,8 +32,14 @@ struct EngineConfig {
   // Recover the state from data_dir but never write there (no new segment,
   // no log, no snapshots): for audit tools. Writes apply in memory only.
   bool read_only = false;
-  // If set, removed log segments are moved here instead (for audits).
+  // If set, removed log segments are moved here instead, so the whole
+  // history stays readable (wal/archive.h). Same file system as data_dir
+  // (segments are renamed, not copied). cofferd sets DATA_DIR/archive by
+  // default.
   std::string wal_archive_dir;
+  // Bound on the archive's segment bytes: beyond it the oldest archived
+  // segments are removed after each snapshot. 0: no bound (keep forever).
+  uint64_t wal_archive_bytes_max = 0;
   // File system seam (fault injection in tests); nullptr: POSIX.
   wal::Storage* storage = nullptr;
   // Called once if a log write or fsync fails. Nothing is acknowledged after

@@ -16,6 +16,7 @@
 #include "engine/sequencer.h"
 #include "engine/shard.h"
 #include "engine/snapshot_codec.h"
+#include "wal/archive.h"
 #include "wal/log_reader.h"
 #include "wal/log_writer.h"
 #include "wal/snapshot_file.h"
@@ -280,6 +281,15 @@ absl::Status Engine::Recover() {
   if (!config_.read_only) {
     if (absl::Status s = storage->CreateDir(config_.data_dir); !s.ok()) {
       return s;
+    }
+    if (!config_.wal_archive_dir.empty()) {
+      // Checked now rather than at the first snapshot, when a failed move
+      // would only leave the segments in the live log.
+      if (absl::Status s = wal::PrepareArchive(storage, config_.data_dir,
+                                               config_.wal_archive_dir);
+          !s.ok()) {
+        return s;
+      }
     }
   }
   uint64_t last_seq = 0;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "wal/archive.h"
 #include "wal/log_reader.h"
 #include "wal/snapshot_file.h"
 
@@ -127,6 +128,15 @@ void SnapshotScheduler::OnWritten(bool ok) {
     if (!removed.ok()) {
       std::fprintf(stderr, "coffer: removing old log segments: %s\n",
                    std::string(removed.status().message()).c_str());
+    }
+    if (!config_.wal_archive_dir.empty()) {
+      auto trimmed = wal::TrimArchive(storage, config_.wal_archive_dir,
+                                      config_.wal_archive_bytes_max);
+      if (!trimmed.ok()) {
+        // The archive grows past its bound; the ledger is unaffected.
+        std::fprintf(stderr, "coffer: trimming the log archive: %s\n",
+                     std::string(trimmed.status().message()).c_str());
+      }
     }
     if (absl::Status s = wal::RemoveSnapshotsBefore(storage, config_.data_dir,
                                                     previous_snapshot_seq_);

@@ -36,6 +36,17 @@ ABSL_FLAG(std::string, data_dir, "./coffer-data",
           "Empty: in memory only (nothing survives a restart)");
 ABSL_FLAG(uint64_t, wal_segment_bytes, 64ull << 20,
           "preallocated size of each log segment");
+ABSL_FLAG(bool, wal_archive, true,
+          "keep the log segments that snapshots make unneeded, in "
+          "--wal_archive_dir, so every history entry stays readable "
+          "(coffer-wal history); false: delete them");
+ABSL_FLAG(std::string, wal_archive_dir, "",
+          "where --wal_archive keeps old segments; must be on the same file "
+          "system as --data_dir (empty: DATA_DIR/archive)");
+ABSL_FLAG(uint64_t, wal_archive_bytes_max, 0,
+          "bound on the archive's bytes: beyond it the oldest archived "
+          "segments are deleted after each snapshot (0: no bound, keep "
+          "forever)");
 ABSL_FLAG(uint64_t, snapshot_every_log_bytes, 256ull << 20,
           "take a snapshot after this many bytes of log (0: never "
           "automatically)");
@@ -119,6 +130,9 @@ const std::vector<std::string> kConfigurable = {
     "auth_token",
     "data_dir",
     "wal_segment_bytes",
+    "wal_archive",
+    "wal_archive_dir",
+    "wal_archive_bytes_max",
     "snapshot_every_log_bytes",
     "wal_repair",
     "shards",
@@ -187,6 +201,15 @@ std::string RecoverySummary(const coffer::Engine& engine) {
   }
   absl::StrAppend(&line, absl::StrFormat(") in %.2f s", r.seconds));
   for (const std::string& note : r.notes) absl::StrAppend(&line, "; ", note);
+  const coffer::EngineConfig& c = engine.config();
+  if (c.wal_archive_dir.empty()) {
+    absl::StrAppend(&line, "; old log segments are deleted (--wal_archive)");
+  } else {
+    absl::StrAppend(&line, "; old log segments kept in ", c.wal_archive_dir);
+    if (c.wal_archive_bytes_max != 0) {
+      absl::StrAppend(&line, " (at most ", c.wal_archive_bytes_max, " bytes)");
+    }
+  }
   return line;
 }
 
@@ -258,6 +281,13 @@ int main(int argc, char** argv) {
   ec.wal_segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
   ec.snapshot_every_log_bytes = absl::GetFlag(FLAGS_snapshot_every_log_bytes);
   ec.wal_repair = absl::GetFlag(FLAGS_wal_repair);
+  if (absl::GetFlag(FLAGS_wal_archive) && !ec.data_dir.empty()) {
+    ec.wal_archive_dir = absl::GetFlag(FLAGS_wal_archive_dir);
+    if (ec.wal_archive_dir.empty()) {
+      ec.wal_archive_dir = coffer::wal::JoinPath(ec.data_dir, "archive");
+    }
+    ec.wal_archive_bytes_max = absl::GetFlag(FLAGS_wal_archive_bytes_max);
+  }
   if (absl::Status s = ec.Validate(); !s.ok()) Die(2, std::string(s.message()));
 
   // Test-only fault injection: the log's storage wrapped in a FaultyStorage

@@ -238,5 +238,44 @@ TEST(Cli, CofferdStatesTheOpIdWindowMinimumInItsOwnFlags) {
   EXPECT_EQ(small.out.find("listening"), std::string::npos) << small.out;
 }
 
+TEST(Cli, CofferdArchivesOldSegmentsByDefaultAndRefusesABadArchive) {
+  const std::string dir =
+      absl::StrCat(::testing::TempDir(), "/cli-archive-", getpid());
+  fs::remove_all(dir);
+  {
+    CofferdProcess server;
+    ASSERT_TRUE(
+        server.Start({"--data_dir=" + dir, "--listen=127.0.0.1:0"}).ok())
+        << server.Stderr();
+    EXPECT_NE(
+        server.Stdout().find("old log segments kept in " + dir + "/archive"),
+        std::string::npos)
+        << server.Stdout();
+    EXPECT_TRUE(fs::is_directory(dir + "/archive"));
+  }
+  // An archive that cannot be a directory: refused at start, naming it.
+  const std::string file = dir + "/not-a-dir";
+  std::ofstream(file) << "x";
+  const ProgramRun bad =
+      RunProgram(COFFERD_BINARY, {"--data_dir=" + dir, "--listen=127.0.0.1:0",
+                                  "--wal_archive_dir=" + file});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find(file), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.out.find("listening"), std::string::npos) << bad.out;
+  // --wal_archive=false: deleted as before, and said so.
+  {
+    CofferdProcess server;
+    ASSERT_TRUE(server
+                    .Start({"--data_dir=" + dir, "--listen=127.0.0.1:0",
+                            "--wal_archive=false"})
+                    .ok())
+        << server.Stderr();
+    EXPECT_NE(server.Stdout().find("old log segments are deleted"),
+              std::string::npos)
+        << server.Stdout();
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace coffer::testing

@@ -4,10 +4,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -168,6 +170,60 @@ TEST_F(CofferWalTool, DumpAndHistoryFilterByAccount) {
       RunTool(absl::StrCat("history 999 --data_dir=", dir_));
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.output.find("999"), std::string::npos) << missing.output;
+}
+
+TEST_F(CofferWalTool, HistoryReachesSeqOneThroughTheArchive) {
+  // As cofferd runs by default: segments that snapshots make unneeded move
+  // to DATA_DIR/archive, and history reads the archive and the live log.
+  const std::string archive = dir_ + "/archive";
+  uint32_t entries = 0;
+  {
+    EngineConfig config;
+    config.data_dir = dir_;
+    config.shard_count = 2;
+    config.wal_segment_bytes = 8 << 10;   // several segments per round
+    config.snapshot_every_log_bytes = 0;  // only the ones asked for
+    config.wal_archive_dir = archive;
+    auto e = Engine::Create(config);
+    ASSERT_TRUE(e.ok()) << e.status();
+    Engine& engine = **e;
+    ASSERT_TRUE(engine.Apply({CreateAccount(7), CreateAccount(8)})[0].ok());
+    for (uint64_t round = 1; round <= 3; ++round) {
+      for (uint64_t i = 0; i < 150; ++i) {
+        ASSERT_TRUE(engine.Apply({Credit(7 + i % 2, 1 + i)})[0].ok());
+      }
+      engine.RequestSnapshot();
+      const auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (engine.Stats().snapshots < round) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+        ASSERT_EQ(engine.Stats().snapshot_failures, 0u);
+        std::this_thread::yield();
+      }
+    }
+    entries = Account(engine, 7).history_count;
+  }
+  ASSERT_TRUE(fs::exists(fs::path(archive) / "wal-00000000000000000001.log"))
+      << "the first segment was archived, not deleted";
+  EXPECT_FALSE(fs::exists(fs::path(dir_) / "wal-00000000000000000001.log"));
+
+  const ToolRun history =
+      RunTool(absl::StrCat("history 7 --json --data_dir=", dir_));
+  ASSERT_EQ(history.exit_code, 0) << history.output;
+  EXPECT_EQ(history.output.find("does not reach back"), std::string::npos)
+      << history.output;
+  EXPECT_EQ(CountLines(history.output, "\"number\":"),
+            static_cast<int>(entries))
+      << history.output;
+
+  // Without the archive the tool says what is missing.
+  const std::string empty = dir_ + "/no-archive";
+  fs::create_directories(empty);
+  const ToolRun partial = RunTool(absl::StrCat(
+      "history 7 --json --data_dir=", dir_, " --archive_dir=", empty));
+  ASSERT_EQ(partial.exit_code, 0) << partial.output;
+  EXPECT_NE(partial.output.find("does not reach back"), std::string::npos)
+      << partial.output;
 }
 
 TEST_F(CofferWalTool, UnknownCommandIsAUsageError) {

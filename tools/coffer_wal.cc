@@ -31,9 +31,9 @@
 
 ABSL_FLAG(std::string, data_dir, "coffer-data", "the server's data directory");
 ABSL_FLAG(std::string, archive_dir, "",
-          "history: a directory of older log segments that you copied there "
-          "yourself (cofferd does not archive yet: it deletes the segments "
-          "older than the previous snapshot), read with the data directory");
+          "history: the directory of older log segments, read with the data "
+          "directory (empty: DATA_DIR/archive, where cofferd keeps them by "
+          "default; see cofferd --wal_archive)");
 ABSL_FLAG(bool, json, false, "print JSON lines instead of text");
 ABSL_FLAG(uint64_t, account, 0, "dump: only ops naming this account");
 ABSL_FLAG(uint64_t, op_id, 0, "dump: only this op id");
@@ -248,13 +248,14 @@ int Replay(const std::string& dir) {
 }
 
 int History(const std::string& dir, uint64_t account) {
-  // The whole history needs the log from seq 1: the archive (segments the
-  // operator copied out before the server deleted them after snapshots)
-  // plus the live segments. Gather links to
+  // The whole history needs the log from seq 1: the archive (segments
+  // cofferd moved out of the live log after snapshots) plus the live
+  // segments. Gather links to
   // both in a scratch directory and replay them without a snapshot.
   std::string source = dir;
   std::string scratch;
-  const std::string archive = absl::GetFlag(FLAGS_archive_dir);
+  std::string archive = absl::GetFlag(FLAGS_archive_dir);
+  if (archive.empty()) archive = coffer::wal::JoinPath(dir, "archive");
   bool complete = false;
   {
     std::error_code ec;
@@ -286,7 +287,9 @@ int History(const std::string& dir, uint64_t account) {
   if (!engine.ok()) return Fail(std::string(engine.status().message()));
   if (!complete) {
     std::fprintf(stderr,
-                 "coffer-wal: the log does not reach back to seq 1 (give "
+                 "coffer-wal: the log does not reach back to seq 1 (its "
+                 "oldest segments were deleted: cofferd --wal_archive=false "
+                 "or --wal_archive_bytes_max, or by hand; or give "
                  "--archive_dir); showing the history kept in the snapshot "
                  "and the log after it\n");
   }

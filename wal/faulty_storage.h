@@ -64,6 +64,9 @@ class FaultyStorage : public Storage {
   absl::Status Remove(const std::string& path) override;
   absl::Status SyncDir(const std::string& dir) override;
   absl::Status Truncate(const std::string& path, uint64_t size) override;
+  absl::StatusOr<uint64_t> FileSize(const std::string& path) override {
+    return base_->FileSize(path);
+  }
 
  private:
   friend class FaultyWritableFile;

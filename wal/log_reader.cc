@@ -10,12 +10,6 @@
 #include "absl/strings/str_format.h"
 
 namespace coffer::wal {
-namespace {
-
-struct Segment {
-  uint64_t seq;  // from the name
-  std::string path;
-};
 
 absl::StatusOr<std::vector<Segment>> ListSegments(Storage* storage,
                                                   const std::string& dir) {
@@ -32,6 +26,8 @@ absl::StatusOr<std::vector<Segment>> ListSegments(Storage* storage,
             [](const Segment& a, const Segment& b) { return a.seq < b.seq; });
   return segments;
 }
+
+namespace {
 
 // Bytes from `from` up to and including the last non-zero byte of `data`
 // (0 if there is none). Trailing zeros are not counted: in a preallocated

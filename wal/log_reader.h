@@ -86,6 +86,16 @@ absl::StatusOr<ReadReport> ReadLog(
     const std::string& dir, const ReadOptions& options,
     const std::function<absl::Status(const Record&)>& fn);
 
+// A segment file of a log directory.
+struct Segment {
+  uint64_t seq;  // its first seq, from the name
+  std::string path;
+};
+// The segment files of `dir` (names as SegmentFileName makes them; other
+// entries are ignored), oldest first.
+absl::StatusOr<std::vector<Segment>> ListSegments(Storage* storage,
+                                                  const std::string& dir);
+
 // Removes (or, if archive_dir is non-empty, moves there; it must be on the
 // same file system) every segment whose records all have last_seq <=
 // upto_seq, oldest first, never the newest segment. A segment's records end

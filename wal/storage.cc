@@ -236,6 +236,12 @@ class PosixStorageImpl final : public Storage {
     return status;
   }
 
+  absl::StatusOr<uint64_t> FileSize(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return ErrnoError(errno, "stat", path);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
   absl::Status Truncate(const std::string& path, uint64_t size) override {
     // Synced before returning: a repair that cuts off a damaged region must
     // not come back after a crash.

@@ -71,6 +71,8 @@ class Storage {
   virtual absl::Status SyncDir(const std::string& dir) = 0;
   // Cuts `path` to `size` bytes and syncs it: durable when it returns.
   virtual absl::Status Truncate(const std::string& path, uint64_t size) = 0;
+  // The length of `path` in bytes. NotFound if it does not exist.
+  virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
 };
 
 // The real file system. A process-wide object that is never destroyed.

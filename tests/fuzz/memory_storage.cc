@@ -108,6 +108,12 @@ absl::Status MemoryStorage::Remove(const std::string& path) {
   return files_.erase(path) == 1 ? absl::OkStatus() : absl::NotFoundError(path);
 }
 
+absl::StatusOr<uint64_t> MemoryStorage::FileSize(const std::string& path) {
+  auto it = files_.find(path);
+  if (it == files_.end()) return absl::NotFoundError(path);
+  return static_cast<uint64_t>(it->second.size());
+}
+
 absl::Status MemoryStorage::SyncDir(const std::string&) {
   return absl::OkStatus();
 }

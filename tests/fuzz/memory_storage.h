@@ -29,6 +29,7 @@ class MemoryStorage : public wal::Storage {
   absl::Status Remove(const std::string& path) override;
   absl::Status SyncDir(const std::string& dir) override;
   absl::Status Truncate(const std::string& path, uint64_t size) override;
+  absl::StatusOr<uint64_t> FileSize(const std::string& path) override;
 
  private:
   std::map<std::string, std::string> files_;
