@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/cpu_relax.h"
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "engine/partition.h"
@@ -57,13 +58,7 @@ constexpr uint32_t kCurrency = 1;
 // Random account choices pre-generated per producer (cycled).
 constexpr size_t kStreamOps = size_t{1} << 20;
 
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
+using coffer::CpuRelax;
 
 // Op ids: the sequencer remembers them, so every op must carry a new one.
 // Each run (and the warm-up) and each producer thread draw from disjoint

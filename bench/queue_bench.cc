@@ -27,19 +27,15 @@
 #include <thread>
 #include <vector>
 
+#include "common/cpu_relax.h"
+
 namespace {
 
 struct Item {
   uint64_t value;
 };
 
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
+using coffer::CpuRelax;
 
 // Waits politely on a full or empty queue: spin a little, then yield (this
 // machine may have fewer cores than threads).
