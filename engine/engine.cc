@@ -240,6 +240,36 @@ std::vector<StageSnapshot> Engine::Stages() const {
   return out;
 }
 
+absl::StatusOr<std::vector<DiskAreaUsage>> Engine::MeasureDisk() const {
+  std::vector<DiskAreaUsage> usage;
+  if (config_.data_dir.empty()) return usage;
+  wal::Storage* fs = wal::PosixStorage();
+  auto add = [&](DiskArea area,
+                 absl::StatusOr<wal::FileUsage> files) -> absl::Status {
+    if (!files.ok()) return files.status();
+    usage.push_back({area, files->files, files->bytes});
+    return absl::OkStatus();
+  };
+  if (absl::Status s =
+          add(DiskArea::kLog, wal::MeasureSegments(fs, config_.data_dir));
+      !s.ok()) {
+    return s;
+  }
+  if (!config_.wal_archive_dir.empty()) {
+    if (absl::Status s = add(DiskArea::kArchive,
+                             wal::MeasureSegments(fs, config_.wal_archive_dir));
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = add(DiskArea::kSnapshots,
+                           wal::MeasureSnapshots(fs, config_.data_dir));
+      !s.ok()) {
+    return s;
+  }
+  return usage;
+}
+
 EngineStats Engine::Stats() const {
   EngineStats s;
   const auto& c = threads_->sequencer->counters();

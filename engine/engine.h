@@ -84,6 +84,12 @@ class Engine {
   const RecoveryReport& recovery() const { return recovery_; }
   const EngineConfig& config() const { return config_; }
   EngineStats Stats() const;
+  // Files and bytes of the log, the archive and the snapshots, read from
+  // the file system now (a directory listing and a stat per file; any
+  // thread, never the engine's). Empty without a data_dir. Always through
+  // the real file system, not config().storage, whose fault injection
+  // counts calls from the log's threads only.
+  absl::StatusOr<std::vector<DiskAreaUsage>> MeasureDisk() const;
   // The engine's stages since start: received_submitted (requests with a
   // received_ns), submitted_ordered, ordered_applied, applied_released (one
   // sample per request accepted by TrySubmit, recorded when it completes),

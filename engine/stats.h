@@ -38,4 +38,19 @@ struct EngineStats {
   bool operator==(const EngineStats&) const = default;
 };
 
+// Disk use by area, as DISK_REPLY carries it (net/PROTOCOL.md). The
+// numbers are wire format: never renumber, only append.
+enum class DiskArea : uint16_t {
+  kLog = 1,        // the live log's segments in data_dir
+  kArchive = 2,    // archived segments (wal_archive_dir)
+  kSnapshots = 3,  // snapshot files in data_dir, writes in progress included
+};
+
+struct DiskAreaUsage {
+  DiskArea area = DiskArea::kLog;
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  bool operator==(const DiskAreaUsage&) const = default;
+};
+
 }  // namespace coffer

@@ -377,17 +377,50 @@ class Runner {
     return r->found ? kExitOk : kExitRefused;
   }
 
-  // The stage breakdown, or nullopt from a server older than STAGES (it
-  // answers unknown_kind): then stats prints the counters alone.
-  absl::StatusOr<std::optional<StagesReply>> FetchStages() {
-    auto r = client_->Stages();
-    if (r.ok()) return std::optional<StagesReply>(std::move(r).value());
+  // The reply of a request that older servers do not know (STAGES, DISK),
+  // or nullopt when the server answers unknown_kind (it then closes; the
+  // client reconnects for the next call): stats prints what it has.
+  template <typename T>
+  static absl::StatusOr<std::optional<T>> IfKnown(absl::StatusOr<T> r) {
+    if (r.ok()) return std::optional<T>(std::move(r).value());
     const std::string unknown(ErrorCodeName(ErrorCode::kUnknownKind));
     if (absl::IsInvalidArgument(r.status()) &&
         absl::StartsWith(r.status().message(), unknown)) {
-      return std::optional<StagesReply>();
+      return std::optional<T>();
     }
     return r.status();
+  }
+
+  static std::string DiskAreaName(DiskArea area) {
+    switch (area) {
+      case DiskArea::kLog:
+        return "log";
+      case DiskArea::kArchive:
+        return "archive";
+      case DiskArea::kSnapshots:
+        return "snapshots";
+    }
+    return absl::StrCat("area_", static_cast<uint16_t>(area));
+  }
+
+  static std::string DiskJson(const DiskReply& r) {
+    std::string out = "\"disk\":[";
+    for (size_t i = 0; i < r.areas.size(); ++i) {
+      const DiskAreaUsage& a = r.areas[i];
+      absl::StrAppend(
+          &out, i ? "," : "", "{\"area\":", static_cast<uint16_t>(a.area),
+          ",\"name\":", JsonString(DiskAreaName(a.area)), ",\"files\":\"",
+          a.files, "\",\"bytes\":\"", a.bytes, "\"}");
+    }
+    return out + "]";
+  }
+
+  void PrintDisk(const DiskReply& r) {
+    out_ << absl::StrFormat("%-24s %10s %16s\n", "disk", "files", "bytes");
+    for (const DiskAreaUsage& a : r.areas) {
+      out_ << absl::StrFormat("%-24s %10u %16u\n", DiskAreaName(a.area),
+                              a.files, a.bytes);
+    }
   }
 
   static std::string StageLabel(uint16_t id) {
@@ -432,8 +465,10 @@ class Runner {
     if (absl::Status s = Connect(); !s.ok()) return Failed(s);
     auto r = client_->Stats();
     if (!r.ok()) return Failed(r.status());
-    auto stages = FetchStages();
+    auto stages = IfKnown(client_->Stages());
     if (!stages.ok()) return Failed(stages.status());
+    auto disk = IfKnown(client_->Disk());
+    if (!disk.ok()) return Failed(disk.status());
     const EngineStats& e = r->engine;
     const ServerCounters& s = r->server;
     std::vector<std::pair<std::string, uint64_t>> fields = {
@@ -474,6 +509,7 @@ class Runner {
       }
       out_ << "]";
       if (stages->has_value()) out_ << "," << StagesJson(**stages);
+      if (disk->has_value()) out_ << "," << DiskJson(**disk);
       out_ << "}\n";
     } else {
       for (const auto& [k, v] : fields) {
@@ -487,6 +523,7 @@ class Runner {
             sh.deferred_txns);
       }
       if (stages->has_value()) PrintStages(**stages);
+      if (disk->has_value()) PrintDisk(**disk);
     }
     return kExitOk;
   }
@@ -554,7 +591,7 @@ decimal digits, so JavaScript's JSON.parse never rounds them: every 64-bit
 and 128-bit field (balance, held, available, limits, amounts, totals,
 account and op ids, seq, counters) is a string, e.g. "balance":"100";
 32-bit and smaller fields (currency, code, reason, number, history_count,
-next_before, stage) are numbers; booleans and names are as they are.
+next_before, stage, area) are numbers; booleans and names are as they are.
 Exit status: 0 ok (create-account also on account_exists), 1 refused by
 the ledger (any other result code, or an account not found), 2 usage
 error, 3 no answer (cannot connect, auth failed, connection lost, timeout).)";

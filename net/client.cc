@@ -711,6 +711,10 @@ absl::StatusOr<StagesReply> Client::Stages() {
   return Take<StagesReply>(Call(StagesRequest{}));
 }
 
+absl::StatusOr<DiskReply> Client::Disk() {
+  return Take<DiskReply>(Call(DiskRequest{}));
+}
+
 absl::StatusOr<DigestReply> Client::Digest() {
   return Take<DigestReply>(Call(DigestRequest{}));
 }

@@ -116,6 +116,8 @@ class Client {
   // ERROR unknown_kind and closes: kInvalidArgument with a message that
   // starts "unknown_kind" (the client reconnects for later calls).
   absl::StatusOr<StagesReply> Stages();
+  // Files and bytes of the log, archive and snapshots (DISK).
+  absl::StatusOr<DiskReply> Disk();
   absl::StatusOr<DigestReply> Digest();
   absl::Status Ping();
   absl::StatusOr<Message> Call(Message request);

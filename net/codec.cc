@@ -268,6 +268,21 @@ void EncodeStagesReply(uint64_t id, const StagesReply& m,
               static_cast<uint32_t>(m.stages.size()), version);
 }
 
+void EncodeDiskReply(uint64_t id, const DiskReply& m, std::vector<uint8_t>& out,
+                     uint16_t version) {
+  const size_t at = BeginFrame(out, m.areas.size() * kDiskRecordBytes);
+  uint8_t* p = Body(out, at);
+  for (const DiskAreaUsage& a : m.areas) {
+    Put16(p + 0, static_cast<uint16_t>(a.area));
+    Put16(p + 2, 0);
+    Put32(p + 4, 0);
+    PutU64s(p + 8, {a.files, a.bytes});
+    p += kDiskRecordBytes;
+  }
+  FinishFrame(out, at, MessageKind::kDiskReply, id,
+              static_cast<uint32_t>(m.areas.size()), version);
+}
+
 // Fails with kBadLength unless `body_bytes == fixed + count * record`.
 bool Expect(const FrameHeader& h, uint64_t fixed, uint64_t record,
             Problem* problem) {
@@ -291,15 +306,16 @@ bool Fail(ErrorCode code, std::string message, Problem* problem) {
 
 MessageKind KindOf(const Message& m) {
   static constexpr MessageKind kKinds[] = {
-      MessageKind::kHello,      MessageKind::kHelloOk,
-      MessageKind::kOps,        MessageKind::kOpsReply,
-      MessageKind::kLookup,     MessageKind::kLookupReply,
-      MessageKind::kHistory,    MessageKind::kHistoryReply,
-      MessageKind::kStats,      MessageKind::kStatsReply,
-      MessageKind::kDigest,     MessageKind::kDigestReply,
-      MessageKind::kPing,       MessageKind::kPong,
-      MessageKind::kError,      MessageKind::kStages,
-      MessageKind::kStagesReply};
+      MessageKind::kHello,       MessageKind::kHelloOk,
+      MessageKind::kOps,         MessageKind::kOpsReply,
+      MessageKind::kLookup,      MessageKind::kLookupReply,
+      MessageKind::kHistory,     MessageKind::kHistoryReply,
+      MessageKind::kStats,       MessageKind::kStatsReply,
+      MessageKind::kDigest,      MessageKind::kDigestReply,
+      MessageKind::kPing,        MessageKind::kPong,
+      MessageKind::kError,       MessageKind::kStages,
+      MessageKind::kStagesReply, MessageKind::kDisk,
+      MessageKind::kDiskReply};
   static_assert(std::size(kKinds) == std::variant_size_v<Message>);
   return kKinds[m.index()];
 }
@@ -422,6 +438,10 @@ void EncodeFrame(uint64_t request_id, const Message& m,
           EncodeEmpty(request_id, MessageKind::kStages, out, version);
         } else if constexpr (std::is_same_v<T, StagesReply>) {
           EncodeStagesReply(request_id, x, out, version);
+        } else if constexpr (std::is_same_v<T, DiskRequest>) {
+          EncodeEmpty(request_id, MessageKind::kDisk, out, version);
+        } else if constexpr (std::is_same_v<T, DiskReply>) {
+          EncodeDiskReply(request_id, x, out, version);
         } else {
           static_assert(std::is_same_v<T, Error>);
           EncodeError(request_id, x.code, x.flags, x.message, out, version);
@@ -482,11 +502,14 @@ bool CheckLayout(const FrameHeader& h, Problem* problem) {
       return Expect(h, kDigestReplyFixedBytes, kCurrencyTotalBytes, problem);
     case MessageKind::kStagesReply:
       return Expect(h, 0, kStageRecordBytes, problem);
+    case MessageKind::kDiskReply:
+      return Expect(h, 0, kDiskRecordBytes, problem);
     case MessageKind::kStats:
     case MessageKind::kDigest:
     case MessageKind::kPing:
     case MessageKind::kPong:
     case MessageKind::kStages:
+    case MessageKind::kDisk:
       return h.count == 0
                  ? Expect(h, 0, 0, problem)
                  : Fail(ErrorCode::kBadLength,
@@ -682,6 +705,20 @@ bool DecodeBody(const FrameHeader& h, std::span<const uint8_t> body,
     case MessageKind::kPong:
       *out = Pong{};
       return true;
+    case MessageKind::kDisk:
+      *out = DiskRequest{};
+      return true;
+    case MessageKind::kDiskReply: {
+      // Reserved fields are ignored: a later version may use them.
+      DiskReply m;
+      m.areas.resize(n);
+      for (size_t i = 0; i < n; ++i, p += kDiskRecordBytes) {
+        m.areas[i] = {static_cast<DiskArea>(Get16(p)), Get64(p + 8),
+                      Get64(p + 16)};
+      }
+      *out = std::move(m);
+      return true;
+    }
     case MessageKind::kError: {
       Error m;
       m.code = static_cast<ErrorCode>(Get16(p + 0));

@@ -111,6 +111,15 @@ struct StagesReply {
   std::vector<StageRecord> stages;  // sorted by stage
   bool operator==(const StagesReply&) const = default;
 };
+struct DiskRequest {
+  bool operator==(const DiskRequest&) const = default;
+};
+struct DiskReply {
+  // One record per area (engine/stats.h DiskArea); empty without a
+  // data_dir. A client ignores areas it does not know.
+  std::vector<DiskAreaUsage> areas;
+  bool operator==(const DiskReply&) const = default;
+};
 struct Ping {
   bool operator==(const Ping&) const = default;
 };
@@ -128,7 +137,7 @@ using Message =
     std::variant<Hello, HelloOk, OpsRequest, OpsReply, LookupRequest,
                  LookupReply, HistoryRequest, HistoryReply, StatsRequest,
                  StatsReply, DigestRequest, DigestReply, Ping, Pong, Error,
-                 StagesRequest, StagesReply>;
+                 StagesRequest, StagesReply, DiskRequest, DiskReply>;
 
 MessageKind KindOf(const Message& m);
 

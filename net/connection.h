@@ -92,6 +92,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void HandleEngineRequest(const FrameHeader& h, std::span<const uint8_t> body);
   void HandleStats(uint64_t request_id);
   void HandleStages(uint64_t request_id);
+  void HandleDisk(uint64_t request_id);
 
   // Engine hand-off.
   Slot* TakeSlot();

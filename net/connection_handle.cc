@@ -56,6 +56,9 @@ bool Connection::HandleFrame(const FrameHeader& h,
     case MessageKind::kStages:
       HandleStages(h.request_id);
       return true;
+    case MessageKind::kDisk:
+      HandleDisk(h.request_id);
+      return true;
     default:
       HandleEngineRequest(h, body);
       return state_ == State::kOpen;
@@ -112,6 +115,25 @@ void Connection::HandleStages(uint64_t request_id) {
                             h.Quantile(0.999), h.max});
   }
   EncodeFrame(request_id, reply, out_, version_);
+  shared_.replies_sent.fetch_add(1, std::memory_order_relaxed);
+  MaybeWrite();
+}
+
+void Connection::HandleDisk(uint64_t request_id) {
+  // A directory listing and a stat per file, here on the io thread rather
+  // than handed to the engine: the data directory holds a few hundred files
+  // at most (segments of 64 MiB), and this is an operator's request.
+  absl::StatusOr<std::vector<DiskAreaUsage>> usage =
+      shared_.engine->MeasureDisk();
+  if (usage.ok()) {
+    EncodeFrame(request_id, DiskReply{std::move(usage).value()}, out_,
+                version_);
+  } else {
+    EncodeError(request_id, ErrorCode::kInternal, 0,
+                absl::StrCat("measuring the data directory: ",
+                             usage.status().message()),
+                out_, version_);
+  }
   shared_.replies_sent.fetch_add(1, std::memory_order_relaxed);
   MaybeWrite();
 }

@@ -16,6 +16,7 @@ bool IsKnownKind(uint16_t kind) {
     case MessageKind::kDigest:
     case MessageKind::kPing:
     case MessageKind::kStages:
+    case MessageKind::kDisk:
     case MessageKind::kHelloOk:
     case MessageKind::kOpsReply:
     case MessageKind::kLookupReply:
@@ -24,6 +25,7 @@ bool IsKnownKind(uint16_t kind) {
     case MessageKind::kDigestReply:
     case MessageKind::kPong:
     case MessageKind::kStagesReply:
+    case MessageKind::kDiskReply:
     case MessageKind::kError:
       return true;
   }
@@ -53,6 +55,8 @@ std::string_view MessageKindName(MessageKind kind) {
       return "ping";
     case MessageKind::kStages:
       return "stages";
+    case MessageKind::kDisk:
+      return "disk";
     case MessageKind::kHelloOk:
       return "hello_ok";
     case MessageKind::kOpsReply:
@@ -69,6 +73,8 @@ std::string_view MessageKindName(MessageKind kind) {
       return "pong";
     case MessageKind::kStagesReply:
       return "stages_reply";
+    case MessageKind::kDiskReply:
+      return "disk_reply";
     case MessageKind::kError:
       return "error";
   }

@@ -31,6 +31,7 @@ inline constexpr size_t kHistoryEntryBytes = 96;
 inline constexpr size_t kShardStatsBytes = 32;
 inline constexpr size_t kCurrencyTotalBytes = 48;
 inline constexpr size_t kStageRecordBytes = 48;
+inline constexpr size_t kDiskRecordBytes = 24;
 
 // Fixed parts of bodies (before their repeated records).
 inline constexpr size_t kHelloFixedBytes = 8;
@@ -60,6 +61,7 @@ enum class MessageKind : uint16_t {
   kDigest = 0x06,
   kPing = 0x07,
   kStages = 0x08,
+  kDisk = 0x09,
   kHelloOk = 0x81,
   kOpsReply = 0x82,
   kLookupReply = 0x83,
@@ -68,6 +70,7 @@ enum class MessageKind : uint16_t {
   kDigestReply = 0x86,
   kPong = 0x87,
   kStagesReply = 0x88,
+  kDiskReply = 0x89,
   kError = 0xFF,
 };
 inline constexpr uint16_t kReplyBit = 0x80;

@@ -164,7 +164,7 @@ TEST(Cli, JsonPrintsEveryLargeIntegerAsAString) {
 
   const std::set<std::string> small = {"code",   "currency",      "reason",
                                        "number", "history_count", "next_before",
-                                       "stage"};
+                                       "stage",  "area"};
   std::vector<std::string> outputs;
   for (const std::vector<std::string>& command :
        std::vector<std::vector<std::string>>{{"balance", "1001", "1002"},
@@ -252,6 +252,14 @@ TEST(Cli, CofferdArchivesOldSegmentsByDefaultAndRefusesABadArchive) {
         std::string::npos)
         << server.Stdout();
     EXPECT_TRUE(fs::is_directory(dir + "/archive"));
+    const ProgramRun stats =
+        Coffer({absl::StrCat("--server=127.0.0.1:", server.port()), "stats"});
+    ASSERT_EQ(stats.exit_code, 0) << stats.err;
+    for (const char* area : {"log ", "archive ", "snapshots "}) {
+      EXPECT_NE(stats.out.find(std::string("\n") + area), std::string::npos)
+          << area << " in\n"
+          << stats.out;
+    }
   }
   // An archive that cannot be a directory: refused at start, naming it.
   const std::string file = dir + "/not-a-dir";

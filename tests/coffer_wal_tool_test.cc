@@ -202,6 +202,24 @@ TEST_F(CofferWalTool, HistoryReachesSeqOneThroughTheArchive) {
       }
     }
     entries = Account(engine, 7).history_count;
+    // DISK's figures are the files on disk.
+    absl::StatusOr<std::vector<DiskAreaUsage>> disk = engine.MeasureDisk();
+    ASSERT_TRUE(disk.ok()) << disk.status();
+    ASSERT_EQ(disk->size(), 3u);
+    uint64_t archived_bytes = 0;
+    uint64_t archived_files = 0;
+    for (const auto& entry : fs::directory_iterator(archive)) {
+      ++archived_files;
+      archived_bytes += fs::file_size(entry.path());
+    }
+    EXPECT_EQ((*disk)[1].area, DiskArea::kArchive);
+    EXPECT_EQ((*disk)[1].files, archived_files);
+    EXPECT_EQ((*disk)[1].bytes, archived_bytes);
+    EXPECT_GT(archived_files, 0u);
+    EXPECT_EQ((*disk)[0].area, DiskArea::kLog);
+    EXPECT_GT((*disk)[0].files, 0u);
+    EXPECT_EQ((*disk)[2].area, DiskArea::kSnapshots);
+    EXPECT_EQ((*disk)[2].files, 2u) << "the two newest are kept";
   }
   ASSERT_TRUE(fs::exists(fs::path(archive) / "wal-00000000000000000001.log"))
       << "the first segment was archived, not deleted";

@@ -143,6 +143,11 @@ std::vector<Message> EveryKind() {
   all.push_back(StagesRequest{});
   all.push_back(StagesReply{
       {{1, 2, 3, 4, 5, 6}, {0xFFFF, 0xFFFFFFFFFFFFFFFFull, 7, 8, 9, 10}}});
+  all.push_back(DiskRequest{});
+  all.push_back(
+      DiskReply{{{DiskArea::kLog, 3, 201326592},
+                 {DiskArea::kArchive, 0, 0},
+                 {static_cast<DiskArea>(0xFFFF), 0xFFFFFFFFFFFFFFFFull, 1}}});
   return all;
 }
 
@@ -183,6 +188,7 @@ TEST(NetCodec, EmptyRepliesRoundTrip) {
   EXPECT_TRUE(Same(RoundTrip(5, DigestReply{}), DigestReply{}));
   EXPECT_TRUE(Same(RoundTrip(5, Hello{}), Hello{}));
   EXPECT_TRUE(Same(RoundTrip(5, StagesReply{}), StagesReply{}));
+  EXPECT_TRUE(Same(RoundTrip(5, DiskReply{}), DiskReply{}));
 }
 
 TEST(NetCodec, HeaderLayoutIsLittleEndianAtDocumentedOffsets) {
@@ -256,6 +262,9 @@ TEST(NetCodec, CountMustMatchBodyLength) {
   ExpectRefused(Header(MessageKind::kPing, 1), {}, ErrorCode::kBadLength);
   ExpectRefused(Header(MessageKind::kStages, 1), {}, ErrorCode::kBadLength);
   ExpectRefused(Header(MessageKind::kStagesReply, 2), std::vector<uint8_t>(48),
+                ErrorCode::kBadLength);
+  ExpectRefused(Header(MessageKind::kDisk, 1), {}, ErrorCode::kBadLength);
+  ExpectRefused(Header(MessageKind::kDiskReply, 2), std::vector<uint8_t>(24),
                 ErrorCode::kBadLength);
   ExpectRefused(Header(MessageKind::kLookupReply, 1), std::vector<uint8_t>(56),
                 ErrorCode::kBadLength);

@@ -302,7 +302,8 @@ TEST(StagesCli, AnOlderServerGetsTheCountersAlone) {
   out.str("");
   ASSERT_EQ(net::RunCli({"stats"}, options, out, err), net::kExitOk)
       << err.str();
-  EXPECT_NE(out.str().find("\"requests\":\"5\","), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("\"requests\":\"5\","), std::string::npos)
+      << out.str();
   EXPECT_EQ(out.str().find("stages"), std::string::npos) << out.str();
 }
 

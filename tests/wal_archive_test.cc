@@ -27,9 +27,9 @@ void PutArchive(MemoryStorage& storage) {
 TEST(WalArchive, MeasuresOnlyItsSegments) {
   MemoryStorage storage;
   PutArchive(storage);
-  absl::StatusOr<SegmentUsage> usage = MeasureSegments(&storage, "arch");
+  absl::StatusOr<FileUsage> usage = MeasureSegments(&storage, "arch");
   ASSERT_TRUE(usage.ok()) << usage.status();
-  EXPECT_EQ(usage->segments, 4u);
+  EXPECT_EQ(usage->files, 4u);
   EXPECT_EQ(usage->bytes, 1000u);
 }
 
@@ -56,7 +56,7 @@ TEST(WalArchive, NoBoundKeepsEverything) {
   absl::StatusOr<uint64_t> removed = TrimArchive(&storage, "arch", 0);
   ASSERT_TRUE(removed.ok());
   EXPECT_EQ(*removed, 0u);
-  EXPECT_EQ(MeasureSegments(&storage, "arch")->segments, 4u);
+  EXPECT_EQ(MeasureSegments(&storage, "arch")->files, 4u);
 }
 
 TEST(WalArchive, ABoundBelowOneSegmentEmptiesIt) {

@@ -56,14 +56,14 @@ absl::Status PrepareArchive(Storage* storage, const std::string& log_dir,
   return storage->Remove(to);
 }
 
-absl::StatusOr<SegmentUsage> MeasureSegments(Storage* storage,
-                                             const std::string& dir) {
+absl::StatusOr<FileUsage> MeasureSegments(Storage* storage,
+                                          const std::string& dir) {
   if (storage == nullptr) storage = PosixStorage();
   absl::StatusOr<std::vector<SizedSegment>> sized = SizedSegments(storage, dir);
   if (!sized.ok()) return sized.status();
-  SegmentUsage usage;
+  FileUsage usage;
   for (const SizedSegment& s : *sized) {
-    ++usage.segments;
+    ++usage.files;
     usage.bytes += s.bytes;
   }
   return usage;

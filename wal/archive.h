@@ -18,11 +18,6 @@
 
 namespace coffer::wal {
 
-struct SegmentUsage {
-  uint64_t segments = 0;
-  uint64_t bytes = 0;
-};
-
 // Creates `archive_dir` if needed and checks that a file of `log_dir` can be
 // renamed into it (the same file system): a probe file is made, moved and
 // removed. FailedPrecondition, naming both directories, if not.
@@ -31,8 +26,8 @@ absl::Status PrepareArchive(Storage* storage, const std::string& log_dir,
 
 // The segment files of `dir` and their total size. A missing directory
 // counts as empty.
-absl::StatusOr<SegmentUsage> MeasureSegments(Storage* storage,
-                                             const std::string& dir);
+absl::StatusOr<FileUsage> MeasureSegments(Storage* storage,
+                                          const std::string& dir);
 
 // Removes the oldest segments of `archive_dir` until the rest take at most
 // `bytes_max` bytes; 0 means no bound (nothing is removed). Returns how many

@@ -184,6 +184,41 @@ absl::StatusOr<SnapshotFile> ReadNewestSnapshot(
       snaps.empty() ? "" : absl::StrFormat(" (%d damaged)", snaps.size())));
 }
 
+namespace {
+
+// The seq of snapshot file `name` ("snap-<seq>.snap" or its ".tmp").
+bool ParseSnapshotOrTempName(std::string_view name, uint64_t* seq) {
+  constexpr std::string_view kTempSuffix = ".tmp";
+  if (name.size() > kTempSuffix.size() &&
+      name.substr(name.size() - kTempSuffix.size()) == kTempSuffix) {
+    name.remove_suffix(kTempSuffix.size());
+  }
+  return ParseSnapshotFileName(name, seq);
+}
+
+}  // namespace
+
+absl::StatusOr<FileUsage> MeasureSnapshots(Storage* storage,
+                                           const std::string& dir) {
+  if (storage == nullptr) storage = PosixStorage();
+  absl::StatusOr<std::vector<std::string>> names = storage->ListDir(dir);
+  if (!names.ok()) {
+    if (absl::IsNotFound(names.status())) return FileUsage{};
+    return names.status();
+  }
+  FileUsage usage;
+  for (const std::string& name : *names) {
+    uint64_t seq = 0;
+    if (!ParseSnapshotOrTempName(name, &seq)) continue;
+    absl::StatusOr<uint64_t> bytes = storage->FileSize(JoinPath(dir, name));
+    if (absl::IsNotFound(bytes.status())) continue;  // removed meanwhile
+    if (!bytes.ok()) return bytes.status();
+    ++usage.files;
+    usage.bytes += *bytes;
+  }
+  return usage;
+}
+
 absl::Status RemoveSnapshotsBefore(Storage* storage, const std::string& dir,
                                    uint64_t seq) {
   if (storage == nullptr) storage = PosixStorage();
@@ -192,18 +227,11 @@ absl::Status RemoveSnapshotsBefore(Storage* storage, const std::string& dir,
     if (absl::IsNotFound(names.status())) return absl::OkStatus();
     return names.status();
   }
-  constexpr std::string_view kTempSuffix = ".tmp";
   absl::Status first_error;
   int removed = 0;
   for (const std::string& name : *names) {
-    std::string_view snap_name(name);
-    if (snap_name.size() > kTempSuffix.size() &&
-        snap_name.substr(snap_name.size() - kTempSuffix.size()) ==
-            kTempSuffix) {
-      snap_name.remove_suffix(kTempSuffix.size());
-    }
     uint64_t snap_seq = 0;
-    if (!ParseSnapshotFileName(snap_name, &snap_seq) || snap_seq >= seq) {
+    if (!ParseSnapshotOrTempName(name, &snap_seq) || snap_seq >= seq) {
       continue;
     }
     absl::Status s = storage->Remove(JoinPath(dir, name));

@@ -63,4 +63,9 @@ absl::StatusOr<SnapshotFile> ReadSnapshotFile(Storage* storage,
 absl::Status RemoveSnapshotsBefore(Storage* storage, const std::string& dir,
                                    uint64_t seq);
 
+// The snapshot files of `dir` (finished ones and "snap-<seq>.snap.tmp"
+// writes in progress) and their total size. A missing `dir` is empty.
+absl::StatusOr<FileUsage> MeasureSnapshots(Storage* storage,
+                                           const std::string& dir);
+
 }  // namespace coffer::wal

@@ -75,6 +75,13 @@ class Storage {
   virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
 };
 
+// Files of one kind in one directory, and their total size (disk use as
+// the operator sees it: wal/archive.h, wal/snapshot_file.h).
+struct FileUsage {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+};
+
 // The real file system. A process-wide object that is never destroyed.
 Storage* PosixStorage();
 
