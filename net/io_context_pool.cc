@@ -40,10 +40,6 @@ boost::asio::io_context& IoContextPool::Next() {
   return c;
 }
 
-void IoContextPool::ReleaseWork() {
-  for (auto& g : guards_) g.reset();
-}
-
 void IoContextPool::Stop() {
   for (auto& c : contexts_) c->stop();
 }

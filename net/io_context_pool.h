@@ -29,8 +29,6 @@ class IoContextPool {
   boost::asio::io_context& At(size_t i) { return *contexts_[i]; }
   size_t size() const { return contexts_.size(); }
 
-  // Lets run() return once the handlers in hand are done (no new work).
-  void ReleaseWork();
   // Abandons pending handlers.
   void Stop();
   void Join();
