@@ -40,7 +40,7 @@ enum class Stage : uint16_t {
   kSubmittedOrdered = 2,   // submit queue -> the sequencer orders it
   kOrderedApplied = 3,     // to the shards and back
   kAppliedReleased = 4,    // waiting for the fsync that covers it
-  kReleasedWritten = 5,    // callback, post to io thread, encode, write
+  kReleasedWritten = 5,    // callback, inbox to io thread, encode, write
   kTotal = 6,              // received -> written
   kLogFsync = 7,           // log thread: write + fdatasync of one batch
   kLogBatchOps = 8,        // log thread: ops per batch (a count, not ns)
