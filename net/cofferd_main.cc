@@ -102,11 +102,14 @@ ABSL_FLAG(uint64_t, op_ids_remembered_max, 1u << 22,
           "engine: recent op ids remembered for exactly-once answers; at "
           "least 1048576 (the most ops the engine holds in flight, each of "
           "which must stay remembered until it is answered)");
-ABSL_FLAG(uint32_t, idle_spin_iterations, 2000,
+ABSL_FLAG(int64_t, idle_spin_iterations, -1,
           "engine: polls of its empty queues an engine thread makes before "
           "it sleeps; spinning keeps a hand-off at ~0.2 us but takes CPU "
           "from the io threads and clients on the same cores, sleeping "
-          "costs a futex wake-up (~50 us on a 2-core VM; bench/RESULTS.md)");
+          "costs a futex wake-up (~50 us on a 2-core VM). -1: 0 on a "
+          "machine of at most 2 hardware threads (there spinning bought no "
+          "latency and cost a quarter of the server's CPU; "
+          "bench/RESULTS.md), else 2000");
 ABSL_FLAG(uint64_t, history_entries_per_shard_max, 1u << 20,
           "engine: history entries kept in memory per shard");
 ABSL_FLAG(std::string, inject_fault, "",
@@ -276,7 +279,16 @@ int main(int argc, char** argv) {
   }
   ec.history_entries_per_shard_max =
       absl::GetFlag(FLAGS_history_entries_per_shard_max);
-  ec.idle_spin_iterations = absl::GetFlag(FLAGS_idle_spin_iterations);
+  if (const int64_t spin = absl::GetFlag(FLAGS_idle_spin_iterations);
+      spin == -1) {
+    ec.idle_spin_iterations =
+        std::thread::hardware_concurrency() <= 2 ? 0 : 2000;
+  } else if (spin < 0 || spin > int64_t{UINT32_MAX}) {
+    Die(2, "--idle_spin_iterations must be -1 (by core count) or 0 to " +
+               std::to_string(UINT32_MAX) + "; got " + std::to_string(spin));
+  } else {
+    ec.idle_spin_iterations = static_cast<uint32_t>(spin);
+  }
   ec.data_dir = absl::GetFlag(FLAGS_data_dir);
   ec.wal_segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
   ec.snapshot_every_log_bytes = absl::GetFlag(FLAGS_snapshot_every_log_bytes);
