@@ -85,6 +85,8 @@ struct Flags {
   uint64_t snapshot_every_log_mib =
       EngineConfig{}.snapshot_every_log_bytes >> 20;
   uint32_t spin = EngineConfig{}.idle_spin_iterations;
+  bool op_id_index = EngineConfig{}.op_id_index;
+  uint64_t op_ids_remembered_max = EngineConfig{}.op_ids_remembered_max;
 };
 
 }  // namespace
@@ -113,6 +115,11 @@ ABSL_FLAG(uint64_t, snapshot_every_log_mib,
           "EngineConfig::snapshot_every_log_bytes in MiB (0: none)");
 ABSL_FLAG(uint32_t, spin, coffer::EngineConfig{}.idle_spin_iterations,
           "EngineConfig::idle_spin_iterations");
+ABSL_FLAG(bool, op_id_index, coffer::EngineConfig{}.op_id_index,
+          "EngineConfig::op_id_index (op ids beyond memory on disk)");
+ABSL_FLAG(uint64_t, op_ids_remembered_max,
+          coffer::EngineConfig{}.op_ids_remembered_max,
+          "EngineConfig::op_ids_remembered_max (the in-memory window)");
 
 namespace {
 
@@ -145,6 +152,8 @@ Flags ParseFlags(int argc, char** argv) {
   f.half_load_rate = absl::GetFlag(FLAGS_half_load_rate);
   f.snapshot_every_log_mib = absl::GetFlag(FLAGS_snapshot_every_log_mib);
   f.spin = absl::GetFlag(FLAGS_spin);
+  f.op_id_index = absl::GetFlag(FLAGS_op_id_index);
+  f.op_ids_remembered_max = absl::GetFlag(FLAGS_op_ids_remembered_max);
   const bool zero_writer =
       std::find(f.writers.begin(), f.writers.end(), 0u) != f.writers.end();
   if (f.shards == 0 || !(f.seconds > 0) || f.accounts == 0 || zero_writer ||
@@ -457,6 +466,12 @@ int main(int argc, char** argv) {
   config.data_dir = dir.path;
   config.shard_count = flags.shards;
   config.idle_spin_iterations = flags.spin;
+  config.op_id_index = flags.op_id_index;
+  config.op_ids_remembered_max = flags.op_ids_remembered_max;
+  config.ops_in_flight_max = static_cast<uint32_t>(std::min<uint64_t>(
+      config.ops_in_flight_max, flags.op_ids_remembered_max));
+  config.request_ops_max =
+      std::min(config.request_ops_max, config.ops_in_flight_max);
   config.snapshot_every_log_bytes = flags.snapshot_every_log_mib << 20;
   auto created = Engine::Create(config);
   if (!created.ok()) {
@@ -496,11 +511,13 @@ int main(int argc, char** argv) {
 
   std::printf(
       "durable_bench: dir=%s shards=%u accounts=%llu seconds=%.1f spin=%u "
-      "snapshot_every_log_mib=%llu hw_threads=%u\n",
+      "snapshot_every_log_mib=%llu hw_threads=%u op_id_index=%d "
+      "op_ids_remembered_max=%llu\n",
       dir.path.c_str(), flags.shards,
       static_cast<unsigned long long>(flags.accounts), flags.seconds,
       flags.spin, static_cast<unsigned long long>(flags.snapshot_every_log_mib),
-      std::thread::hardware_concurrency());
+      std::thread::hardware_concurrency(), flags.op_id_index ? 1 : 0,
+      static_cast<unsigned long long>(flags.op_ids_remembered_max));
   std::printf(
       "latency = submit to answer (answer only after the log fsync), per "
       "request; open-half: from the intended send time\n");

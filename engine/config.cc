@@ -38,6 +38,11 @@ absl::Status EngineConfig::Validate() const {
         "op_ids_remembered_max must be >= ops_in_flight_max: an op still in "
         "flight must never be forgotten");
   }
+  if (op_id_retention_s > kOpIdRetentionMaxS) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "op_id_retention_s ", op_id_retention_s, " exceeds the maximum of ",
+        kOpIdRetentionMaxS, " (100 years); 0 means forever"));
+  }
   if (requests_in_flight_max == 0 || requests_in_flight_max > 1u << 20) {
     return absl::InvalidArgumentError(
         "requests_in_flight_max must be in [1, 1048576]");

@@ -14,6 +14,9 @@ class Storage;
 
 namespace coffer {
 
+// 100 years: op_id_retention_s in nanoseconds stays far inside 64 bits.
+inline constexpr uint64_t kOpIdRetentionMaxS = uint64_t{100} * 365 * 86400;
+
 struct EngineConfig {
   // --- Durability (wal/FORMAT.md, engine/DESIGN.md "Crash story") ---------
   // Directory of the write-ahead log and snapshots. Empty: in-memory only,
@@ -69,6 +72,18 @@ struct EngineConfig {
   // How many of the most recent ordered op ids are remembered for
   // exactly-once answers. Must be >= ops_in_flight_max.
   uint64_t op_ids_remembered_max = 1u << 22;
+
+  // Exactly once beyond memory: op ids that leave the in-memory window
+  // above are kept in an on-disk index (RocksDB, DATA_DIR/op_ids) for
+  // op_id_retention_s. Only with a data_dir, and not read_only.
+  bool op_id_index = true;
+  // How long the index remembers an op id, in seconds of engine time from
+  // when the op is indexed (at most a moment after it is ordered). 0:
+  // forever. At most kOpIdRetentionMaxS.
+  uint64_t op_id_retention_s = 24 * 3600;
+  // The index's RocksDB block cache (filters, indexes, data blocks): with
+  // its write buffers, the index's memory bound.
+  uint64_t op_id_index_cache_bytes = uint64_t{64} << 20;
 
   // History entries kept in memory per shard (about 112 bytes each).
   uint64_t history_entries_per_shard_max = 1u << 20;

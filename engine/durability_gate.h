@@ -49,6 +49,13 @@ class DurabilityGate {
   bool Release(absl::FunctionRef<void(Request*)> release);
   // Something kept is now covered (for the sequencer's sleep decision).
   bool HaveWork() const;
+  // Every op with seq <= this is durable in the log. Before a log is
+  // attached (recovery's replay, or an engine without a log) everything
+  // ordered is: UINT64_MAX.
+  uint64_t durable_seq() const {
+    LogThread* l = log();
+    return l == nullptr ? UINT64_MAX : l->durable_seq();
+  }
 
  private:
   LogThread* log() const { return log_.load(std::memory_order_acquire); }

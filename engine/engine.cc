@@ -25,6 +25,8 @@
 namespace coffer {
 
 struct Engine::Threads {
+  // First, so that it outlives every thread that uses it.
+  std::unique_ptr<internal::OpIdIndex> op_id_index;
   std::unique_ptr<internal::SubmitQueue> submit;
   std::vector<std::unique_ptr<internal::RequestQueue>> to_shard, from_shard;
   // peers[from * n + to]
@@ -49,7 +51,7 @@ uint64_t RealtimeNs() {
 
 void DefaultOnFatal(const absl::Status& status) {
   std::fprintf(stderr,
-               "coffer: FATAL: write-ahead log: %s\n"
+               "coffer: FATAL: %s\n"
                "coffer: stopping; nothing after this point was acknowledged. "
                "Restart to recover from the log.\n",
                std::string(status.message()).c_str());
@@ -267,6 +269,14 @@ absl::StatusOr<std::vector<DiskAreaUsage>> Engine::MeasureDisk() const {
       !s.ok()) {
     return s;
   }
+  if (threads_->op_id_index != nullptr) {
+    if (absl::Status s =
+            add(DiskArea::kOpIdIndex,
+                wal::MeasureFiles(fs, threads_->op_id_index->dir()));
+        !s.ok()) {
+      return s;
+    }
+  }
   return usage;
 }
 
@@ -289,6 +299,10 @@ EngineStats Engine::Stats() const {
   s.snapshot_failures = sc.snapshot_failures.load(std::memory_order_relaxed);
   s.snapshot_seq = sc.snapshot_seq.load(std::memory_order_relaxed);
   s.snapshot_pause_us = sc.snapshot_pause_us.load(std::memory_order_relaxed);
+  const auto& rc = threads_->sequencer->remembered_counters();
+  s.op_ids_indexed_seq = rc.index_fed_seq.load(std::memory_order_relaxed);
+  s.op_id_index_lookups = rc.index_lookups.load(std::memory_order_relaxed);
+  s.op_ids_found_on_disk = rc.index_found.load(std::memory_order_relaxed);
   for (const auto& shard : threads_->shards) {
     const auto& sc = shard->counters();
     ShardStats x;
@@ -322,6 +336,7 @@ absl::Status Engine::Recover() {
       }
     }
   }
+  if (absl::Status s = OpenOpIdIndex(); !s.ok()) return s;
   uint64_t last_seq = 0;
   uint64_t last_timestamp_ns = 0;
   if (absl::Status s = LoadSnapshot(&last_seq, &last_timestamp_ns); !s.ok()) {
@@ -333,7 +348,11 @@ absl::Status Engine::Recover() {
   // Replay the log through the normal pipeline, a few requests in flight,
   // several log records merged into each request.
   constexpr uint32_t kInFlight = 16;
-  constexpr size_t kOpsPerRequest = 4096;
+  // Admission takes a request only if its ops fit ops_in_flight_max: a
+  // replay request never holds more (a log record holds at most
+  // request_ops_max <= ops_in_flight_max ops).
+  const size_t ops_per_request =
+      std::min<size_t>(4096, config_.ops_in_flight_max);
   std::vector<std::unique_ptr<Request>> requests;
   boost::lockfree::spsc_queue<Request*> free_requests(kInFlight);
   for (uint32_t i = 0; i < kInFlight; ++i) {
@@ -384,6 +403,10 @@ absl::Status Engine::Recover() {
           return absl::DataLossError(absl::StrCat(
               "log record at seq ", record.first_seq, ": ", s.message()));
         }
+        if (current != nullptr &&
+            current->ops.size() + decoded.ops.size() > ops_per_request) {
+          flush();
+        }
         if (current == nullptr) current = take();
         const auto base = static_cast<uint32_t>(current->ops.size());
         current->ops.insert(current->ops.end(), decoded.ops.begin(),
@@ -395,7 +418,7 @@ absl::Status Engine::Recover() {
         expect = record.last_seq + 1;
         ++recovery_.log_records;
         recovery_.log_ops += decoded.ops.size();
-        if (current->ops.size() >= kOpsPerRequest) flush();
+        if (current->ops.size() >= ops_per_request) flush();
         return absl::OkStatus();
       });
   flush();
@@ -409,6 +432,14 @@ absl::Status Engine::Recover() {
   }
 
   recovery_.last_seq = expect - 1;
+  if (threads_->op_id_index != nullptr &&
+      threads_->op_id_index->covered_seq() > recovery_.last_seq) {
+    return absl::DataLossError(absl::StrCat(
+        "the op-id index covers ops up to seq ",
+        threads_->op_id_index->covered_seq(), " but the log ends at seq ",
+        recovery_.last_seq,
+        " (is the index from another data directory, or the log cut?)"));
+  }
   if (config_.read_only) {
     recovery_.seconds = std::chrono::duration<double>(
                             std::chrono::steady_clock::now() - started)
@@ -432,6 +463,19 @@ absl::Status Engine::Recover() {
   recovery_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
           .count();
+  return absl::OkStatus();
+}
+
+absl::Status Engine::OpenOpIdIndex() {
+  if (config_.read_only || !config_.op_id_index) return absl::OkStatus();
+  internal::OpIdIndexOptions options;
+  options.dir = config_.data_dir + "/op_ids";
+  options.retention_ns = config_.op_id_retention_s * 1'000'000'000u;
+  options.block_cache_bytes = config_.op_id_index_cache_bytes;
+  auto index = internal::OpIdIndex::Open(options);
+  if (!index.ok()) return index.status();
+  threads_->op_id_index = std::move(index).value();
+  threads_->sequencer->AttachOpIdIndex(threads_->op_id_index.get());
   return absl::OkStatus();
 }
 
@@ -473,7 +517,11 @@ absl::Status Engine::LoadSnapshot(uint64_t* last_seq,
     }
     std::sort(op_ids.begin(), op_ids.end(),
               [](const auto& a, const auto& b) { return a.seq < b.seq; });
-    for (const auto& r : op_ids) t.sequencer->RestoreOpId(r);
+    if (absl::Status s =
+            t.sequencer->RestoreOpIds(op_ids, *last_seq, *last_timestamp_ns);
+        !s.ok()) {
+      return s;
+    }
     for (auto& shard : t.shards) shard->FinishRestore();
     recovery_.from_snapshot = true;
     recovery_.snapshot_seq = *last_seq;

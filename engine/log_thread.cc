@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "common/assert.h"
 
 namespace coffer::internal {
@@ -101,7 +102,8 @@ void LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
   if (status.ok()) status = writer_->Sync();
   if (!status.ok()) {
     failed_.store(true, std::memory_order_release);
-    on_fatal_(status);
+    on_fatal_(absl::Status(status.code(), absl::StrCat("write-ahead log: ",
+                                                       status.message())));
   } else {
     // Recorded before durable_seq moves, so that whoever sees a request
     // released also sees the sync that covered it.

@@ -52,6 +52,13 @@ class OpIdTable {
     }
   }
 
+  // The record of the op ordered at `seq`, or nullptr if it is forgotten
+  // (or was never ordered).
+  const Record* AtSeq(uint64_t seq) const {
+    const Record* r = ring_.Get(seq % ring_.capacity());
+    return r != nullptr && r->op_id != 0 && r->seq == seq ? r : nullptr;
+  }
+
   // Stores the final result of the op ordered at `seq`, if still remembered.
   void SetResult(uint64_t seq, const OpResult& result);
 

@@ -28,7 +28,7 @@ void Bump(std::atomic<T>& counter, T by = 1) {
 Sequencer::Sequencer(const EngineConfig& config, uint32_t shard_count)
     : config_(config),
       shard_count_(shard_count),
-      op_ids_(config.op_ids_remembered_max) {}
+      remembered_(config.op_ids_remembered_max, config.on_fatal) {}
 
 void Sequencer::Run() {
   uint32_t idle = 0;
@@ -37,6 +37,8 @@ void Sequencer::Run() {
     progress |= AdmitRequests();
     gate_.Flush();
     progress |= gate_.Release([this](Request* r) { Complete(r); });
+    progress |=
+        remembered_.Feed(gate_.durable_seq(), next_seq_, last_timestamp_ns_);
     progress |= snapshots_.Step(requests_at_shards_ == 0, next_seq_ - 1,
                                 last_timestamp_ns_);
     if (progress) {
@@ -67,11 +69,16 @@ bool Sequencer::HaveWork() const {
     if (q->read_available() > 0) return true;
   }
   if (gate_.HaveWork() || snapshots_.HaveWork()) return true;
+  if (remembered_.CanFeed(gate_.durable_seq(), next_seq_)) return true;
   // Requests waiting while the in-flight bound is reached are not work: a
-  // shard's answer (which rings this bell) is what makes room.
-  const bool room =
-      held_ != nullptr || requests_in_flight_ < config_.requests_in_flight_max;
-  return room && (held_ != nullptr || !wiring_.submit->empty());
+  // shard's answer (which rings this bell) is what makes room. So is a
+  // request waiting for op-id ring slots: shards and the log ring the bell
+  // when records become done and durable, which is when they can be fed.
+  if (held_ != nullptr) {
+    return remembered_.HasRoom(next_seq_ + CostOf(*held_) - 1);
+  }
+  return requests_in_flight_ < config_.requests_in_flight_max &&
+         !wiring_.submit->empty();
 }
 
 bool Sequencer::DrainDone() {
@@ -112,8 +119,11 @@ bool Sequencer::AdmitRequests() {
     Request* r = held_;
     if (r == nullptr && !wiring_.submit->pop(r)) break;
     const uint32_t cost = CostOf(*r);
+    // The op-id ring bound: the slots this request's seqs would take must
+    // hold records already in the index (cost >= the seqs it takes).
     if (requests_in_flight_ >= config_.requests_in_flight_max ||
-        ops_in_flight_ + cost > config_.ops_in_flight_max) {
+        ops_in_flight_ + cost > config_.ops_in_flight_max ||
+        !remembered_.HasRoom(next_seq_ + cost - 1)) {
       held_ = r;  // wait for room; the submit queue fills up behind it
       break;
     }
@@ -216,12 +226,13 @@ void Sequencer::SequenceOps(Request* r) {
   // The exactly-once lookups miss the cache (millions of remembered ids at
   // random places): ask for the lines of the ops ahead while this one is
   // sequenced (perf: OpIdTable::Insert and Find were 45% of engine_bench).
+  remembered_.LookUp(r->ops, last_timestamp_ns_);
   uint32_t prefetched = 0;
   uint32_t i = 0;
   while (i < n) {
     const uint32_t ahead = std::min(n, i + kOpIdPrefetchDistance);
     for (; prefetched < ahead; ++prefetched) {
-      op_ids_.Prefetch(r->ops[prefetched].op_id, next_seq_ + prefetched - i);
+      remembered_.Prefetch(r->ops[prefetched].op_id, next_seq_ + prefetched - i);
     }
     uint32_t j = i;
     while (j < n && (r->ops[j].flags & kOpFlagLinked) != 0) ++j;
@@ -302,7 +313,7 @@ void Sequencer::SequenceChain(Request* r, uint32_t begin, uint32_t len) {
                     : ResultCode::kOpIdReusedWithDifferentFields);
       return;
     }
-    const OpIdTable::Record* rec = op_ids_.Find(ops[k].op_id);
+    const OpIdTable::Record* rec = remembered_.Find(ops[k].op_id);
     if (rec == nullptr) continue;
     if (rec->fingerprint != fp) {
       FailChain(r, begin, len, begin + k,
@@ -314,14 +325,14 @@ void Sequencer::SequenceChain(Request* r, uint32_t begin, uint32_t len) {
   if (known > 0 && known < len) {
     // Part of this chain was applied under other company: not a retry.
     uint32_t bad = 0;
-    while (op_ids_.Find(ops[bad].op_id) == nullptr) ++bad;
+    while (remembered_.Find(ops[bad].op_id) == nullptr) ++bad;
     FailChain(r, begin, len, begin + bad,
               ResultCode::kOpIdReusedWithDifferentFields);
     return;
   }
   if (known == len) {
     for (uint32_t k = 0; k < len; ++k) {
-      const OpIdTable::Record* rec = op_ids_.Find(ops[k].op_id);
+      const OpIdTable::Record* rec = remembered_.Find(ops[k].op_id);
       in.dispositions[begin + k] = OpDisposition::kDuplicate;
       Bump(counters_.duplicates, uint64_t{1});
       if (rec->done) {
@@ -366,7 +377,7 @@ void Sequencer::OrderTxn(Request* r, uint32_t begin, uint32_t len, uint64_t seq,
   x.op_count = len;
   next_seq_ = seq + len;
   for (uint32_t k = 0; k < len; ++k) {
-    op_ids_.Insert(ops[k].op_id, in.fingerprints[begin + k], x.seq + k);
+    remembered_.Insert(ops[k].op_id, in.fingerprints[begin + k], x.seq + k);
     in.dispositions[begin + k] = OpDisposition::kSequenced;
   }
   Bump(counters_.ops_sequenced, uint64_t{len});
@@ -441,7 +452,7 @@ void Sequencer::OnShardsDone(Request* r) {
     for (uint32_t k = 0; k < r->ops.size(); ++k) {
       if (in.dispositions[k] != OpDisposition::kSequenced) continue;
       const OpResult& result = r->results[k];
-      op_ids_.SetResult(result.seq, result);
+      remembered_.SetResult(result.seq, result);
       auto it = waiters_.find(r->ops[k].op_id);
       if (it == waiters_.end()) continue;
       auto waiting = std::move(it->second);

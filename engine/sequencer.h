@@ -23,6 +23,7 @@
 #include "engine/latency_histogram.h"
 #include "engine/log_thread.h"
 #include "engine/op_id_table.h"
+#include "engine/remembered_ops.h"
 #include "engine/queues.h"
 #include "engine/request.h"
 #include "engine/shard.h"
@@ -81,9 +82,21 @@ class Sequencer {
     next_seq_ = last_seq + 1;
     last_timestamp_ns_ = last_timestamp_ns;
   }
-  // Remembers an op id restored from a snapshot (before threads start).
-  void RestoreOpId(const OpIdTable::Record& record) { op_ids_.Restore(record); }
-  const OpIdTable& op_ids() const { return op_ids_; }
+  // Before the threads start: op ids beyond the in-memory window go to
+  // `index` (owned by the caller), which must outlive the sequencer's run.
+  void AttachOpIdIndex(OpIdIndex* index) {
+    remembered_.AttachIndex(index, &bell_);
+  }
+  // Puts back the op ids of a snapshot taken at (`seq`, `timestamp_ns`),
+  // sorted by seq (before threads start).
+  absl::Status RestoreOpIds(std::span<const OpIdTable::Record> records,
+                            uint64_t seq, uint64_t timestamp_ns) {
+    return remembered_.Restore(records, seq, timestamp_ns);
+  }
+  const OpIdTable& op_ids() const { return remembered_.table(); }
+  const RememberedOpsCounters& remembered_counters() const {
+    return remembered_.counters();
+  }
 
   // From now on every ordered transaction goes to the log, and no answer is
   // released before the log is durable up to it. Set once, after recovery
@@ -136,7 +149,7 @@ class Sequencer {
   SequencerCounters counters_;
   SequencerStages stages_;
 
-  OpIdTable op_ids_;
+  RememberedOps remembered_;
   // Duplicates waiting for an original still in flight: op id -> (request,
   // op index).
   absl::flat_hash_map<uint64_t,

@@ -34,6 +34,11 @@ struct EngineStats {
   uint64_t snapshot_failures = 0;
   uint64_t snapshot_seq = 0;       // seq of the newest one written
   uint64_t snapshot_pause_us = 0;  // admission paused for the last one
+  // The op-id index (0 without one): every op up to op_ids_indexed_seq is
+  // in it; ids looked up there (not in memory), and found there.
+  uint64_t op_ids_indexed_seq = 0;
+  uint64_t op_id_index_lookups = 0;
+  uint64_t op_ids_found_on_disk = 0;
   std::vector<ShardStats> shards;  // one per shard, by shard index
   bool operator==(const EngineStats&) const = default;
 };
@@ -44,6 +49,7 @@ enum class DiskArea : uint16_t {
   kLog = 1,        // the live log's segments in data_dir
   kArchive = 2,    // archived segments (wal_archive_dir)
   kSnapshots = 3,  // snapshot files in data_dir, writes in progress included
+  kOpIdIndex = 4,  // the on-disk op-id index (data_dir/op_ids, RocksDB)
 };
 
 struct DiskAreaUsage {

@@ -399,6 +399,8 @@ class Runner {
         return "archive";
       case DiskArea::kSnapshots:
         return "snapshots";
+      case DiskArea::kOpIdIndex:
+        return "op_id_index";
     }
     return absl::StrCat("area_", static_cast<uint16_t>(area));
   }

@@ -652,8 +652,20 @@ bool DecodeBody(const FrameHeader& h, std::span<const uint8_t> body,
       StatsReply m;
       uint64_t v[20];
       for (int i = 0; i < 20; ++i) v[i] = Get64(p + 8 * i);
-      m.engine = {v[0], v[1], v[2], v[3],  v[4],  v[5], v[6],
-                  v[7], v[8], v[9], v[10], v[11], {}};
+      // The op-id index counters are not in version 1's reply: they stay 0.
+      EngineStats& e = m.engine;
+      e.requests = v[0];
+      e.ops_sequenced = v[1];
+      e.duplicates = v[2];
+      e.refused_before_ordering = v[3];
+      e.last_seq = v[4];
+      e.durable_seq = v[5];
+      e.log_syncs = v[6];
+      e.log_records = v[7];
+      e.snapshots = v[8];
+      e.snapshot_failures = v[9];
+      e.snapshot_seq = v[10];
+      e.snapshot_pause_us = v[11];
       m.server = {v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19]};
       p += kStatsReplyFixedBytes;
       m.engine.shards.resize(n);

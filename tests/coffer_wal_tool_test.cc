@@ -205,7 +205,7 @@ TEST_F(CofferWalTool, HistoryReachesSeqOneThroughTheArchive) {
     // DISK's figures are the files on disk.
     absl::StatusOr<std::vector<DiskAreaUsage>> disk = engine.MeasureDisk();
     ASSERT_TRUE(disk.ok()) << disk.status();
-    ASSERT_EQ(disk->size(), 3u);
+    ASSERT_EQ(disk->size(), 4u);
     uint64_t archived_bytes = 0;
     uint64_t archived_files = 0;
     for (const auto& entry : fs::directory_iterator(archive)) {
@@ -220,6 +220,9 @@ TEST_F(CofferWalTool, HistoryReachesSeqOneThroughTheArchive) {
     EXPECT_GT((*disk)[0].files, 0u);
     EXPECT_EQ((*disk)[2].area, DiskArea::kSnapshots);
     EXPECT_EQ((*disk)[2].files, 2u) << "the two newest are kept";
+    EXPECT_EQ((*disk)[3].area, DiskArea::kOpIdIndex);
+    EXPECT_GT((*disk)[3].files, 0u);
+    EXPECT_GT((*disk)[3].bytes, 0u);
   }
   ASSERT_TRUE(fs::exists(fs::path(archive) / "wal-00000000000000000001.log"))
       << "the first segment was archived, not deleted";

@@ -69,6 +69,23 @@ absl::StatusOr<FileUsage> MeasureSegments(Storage* storage,
   return usage;
 }
 
+absl::StatusOr<FileUsage> MeasureFiles(Storage* storage,
+                                       const std::string& dir) {
+  if (storage == nullptr) storage = PosixStorage();
+  absl::StatusOr<std::vector<std::string>> names = storage->ListDir(dir);
+  if (absl::IsNotFound(names.status())) return FileUsage{};
+  if (!names.ok()) return names.status();
+  FileUsage usage;
+  for (const std::string& name : *names) {
+    absl::StatusOr<uint64_t> bytes = storage->FileSize(dir + "/" + name);
+    if (absl::IsNotFound(bytes.status())) continue;  // removed meanwhile
+    if (!bytes.ok()) return bytes.status();
+    ++usage.files;
+    usage.bytes += *bytes;
+  }
+  return usage;
+}
+
 absl::StatusOr<uint64_t> TrimArchive(Storage* storage,
                                      const std::string& archive_dir,
                                      uint64_t bytes_max) {

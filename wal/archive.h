@@ -26,6 +26,12 @@ absl::Status PrepareArchive(Storage* storage, const std::string& log_dir,
 
 // The segment files of `dir` and their total size. A missing directory
 // counts as empty.
+// Every file in `dir` (not below it), whatever its name: for directories
+// another program writes (RocksDB's op-id index), whose files may vanish
+// while they are counted (those are skipped). A missing dir is empty.
+absl::StatusOr<FileUsage> MeasureFiles(Storage* storage,
+                                       const std::string& dir);
+
 absl::StatusOr<FileUsage> MeasureSegments(Storage* storage,
                                           const std::string& dir);
 

@@ -1,0 +1,268 @@
+#include "engine/op_id_index.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/compaction_filter.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/options.h"
+#include "rocksdb/perf_level.h"
+#include "rocksdb/sst_file_writer.h"
+#include "rocksdb/table.h"
+
+namespace coffer::internal {
+namespace {
+
+// Keys: an op id is its 8 bytes, big-endian (table files must be written
+// in key order, and this makes it the ids' order); the one other key is
+// longer, so the two can never meet.
+constexpr std::string_view kCoveredSeqKey = "coffer.covered_seq";
+constexpr size_t kIdKeyBytes = 8;
+// Table files are written under this prefix, then moved into RocksDB.
+constexpr char kIngestPrefix[] = "ingest-";
+
+std::string IdKey(uint64_t op_id) {
+  std::string key(kIdKeyBytes, '\0');
+  for (int i = 0; i < 8; ++i) {
+    key[i] = static_cast<char>(op_id >> (56 - 8 * i));
+  }
+  return key;
+}
+
+void Put64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
+uint64_t Get64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// The value: fingerprint, seq, added_ns, then the OpResult (24 bytes) as
+// the wire has it. Little-endian, like every format of Coffer's.
+void EncodeValue(const OpIdTable::Record& r, uint64_t added_ns, char* out) {
+  Put64(out, r.fingerprint);
+  Put64(out + 8, r.seq);
+  Put64(out + 16, added_ns);
+  uint16_t code = static_cast<uint16_t>(r.result.code);
+  std::memcpy(out + 24, &code, 2);
+  std::memcpy(out + 26, &r.result.flags, 2);
+  std::memcpy(out + 28, &r.result.reserved, 4);
+  Put64(out + 32, static_cast<uint64_t>(r.result.balance_after));
+  Put64(out + 40, r.result.seq);
+}
+
+absl::Status DecodeValue(uint64_t op_id, std::string_view in,
+                         OpIdIndex::Entry* e) {
+  if (in.size() != OpIdIndex::kValueBytes) {
+    return absl::DataLossError(absl::StrCat("op-id index: the value of id ",
+                                            op_id, " has ", in.size(),
+                                            " bytes, not 48"));
+  }
+  const char* p = in.data();
+  e->record.op_id = op_id;
+  e->record.fingerprint = Get64(p);
+  e->record.seq = Get64(p + 8);
+  e->added_ns = Get64(p + 16);
+  uint16_t code;
+  std::memcpy(&code, p + 24, 2);
+  e->record.result.code = static_cast<ResultCode>(code);
+  std::memcpy(&e->record.result.flags, p + 26, 2);
+  std::memcpy(&e->record.result.reserved, p + 28, 4);
+  e->record.result.balance_after = static_cast<int64_t>(Get64(p + 32));
+  e->record.result.seq = Get64(p + 40);
+  e->record.done = true;
+  return absl::OkStatus();
+}
+
+bool Expired(uint64_t added_ns, uint64_t retention_ns, uint64_t now_ns) {
+  return retention_ns != 0 && now_ns > added_ns &&
+         now_ns - added_ns > retention_ns;
+}
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(
+      absl::StrCat("op-id index: ", what, ": ", s.ToString()));
+}
+
+}  // namespace
+
+// Deletes records older than the retention while RocksDB compacts. It runs
+// on RocksDB's threads: the engine time it judges by is an atomic.
+class OpIdIndex::RetentionFilter : public rocksdb::CompactionFilter {
+ public:
+  explicit RetentionFilter(uint64_t retention_ns)
+      : retention_ns_(retention_ns) {}
+  void set_now_ns(uint64_t now_ns) {
+    now_ns_.store(now_ns, std::memory_order_relaxed);
+  }
+  bool Filter(int /*level*/, const rocksdb::Slice& key,
+              const rocksdb::Slice& value, std::string* /*new_value*/,
+              bool* /*value_changed*/) const override {
+    if (key.size() != kIdKeyBytes || value.size() != kValueBytes) return false;
+    return Expired(Get64(value.data() + 16), retention_ns_,
+                   now_ns_.load(std::memory_order_relaxed));
+  }
+  const char* Name() const override { return "coffer.op_id_retention"; }
+
+ private:
+  const uint64_t retention_ns_;
+  std::atomic<uint64_t> now_ns_{0};
+};
+
+OpIdIndex::OpIdIndex() = default;
+
+OpIdIndex::~OpIdIndex() {
+  values_.clear();  // they may pin blocks of the DB
+  if (db_ != nullptr) db_->Close().PermitUncheckedError();
+}
+
+absl::StatusOr<std::unique_ptr<OpIdIndex>> OpIdIndex::Open(
+    const OpIdIndexOptions& options) {
+  std::unique_ptr<OpIdIndex> index(new OpIdIndex());
+  index->dir_ = options.dir;
+  index->retention_ns_ = options.retention_ns;
+  index->filter_ = std::make_unique<RetentionFilter>(options.retention_ns);
+  // A crash between writing a table file and ingesting it leaves the file:
+  // what it held is added again from the log.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options.dir, ec)) {
+    if (entry.path().filename().string().starts_with(kIngestPrefix)) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
+
+  rocksdb::BlockBasedTableOptions table;
+  // Most lookups are of new ids: one bloom filter per table file answers
+  // them without reading a data block. Whole-file filters, not partitioned
+  // ones: a partitioned filter first searches its own index (perf: that
+  // search was most of a lookup). Filters and indexes live in the block
+  // cache, so the cache is the memory bound however many ids are
+  // remembered.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  index->options_ = std::make_unique<rocksdb::Options>();
+  rocksdb::Options& db_options = *index->options_;
+  db_options.create_if_missing = true;
+  db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  db_options.compaction_filter = index->filter_.get();
+  db_options.max_background_jobs = 2;
+  // Every ingested file lands in level 0 (random ids overlap every file),
+  // and a lookup probes each level-0 file: compact them early.
+  db_options.level0_file_num_compaction_trigger = 2;
+  // Values are mostly a fingerprint and seqs: compression saves little and
+  // costs the compactions' CPU.
+  db_options.compression = rocksdb::kNoCompression;
+  // RocksDB's own info log: bounded.
+  db_options.max_log_file_size = 1 << 20;
+  db_options.keep_log_file_num = 2;
+  rocksdb::DB* db = nullptr;
+  if (absl::Status s =
+          FromRocks(rocksdb::DB::Open(db_options, options.dir, &db),
+                    absl::StrCat("opening ", options.dir));
+      !s.ok()) {
+    return s;
+  }
+  index->db_.reset(db);
+  std::string covered;
+  rocksdb::Status got = db->Get(rocksdb::ReadOptions(), kCoveredSeqKey, &covered);
+  if (got.IsNotFound()) {
+    index->created_ = true;
+  } else if (!got.ok()) {
+    return FromRocks(got, "reading covered_seq");
+  } else if (covered.size() != 8) {
+    return absl::DataLossError(absl::StrCat(
+        "op-id index ", options.dir, ": covered_seq has ", covered.size(),
+        " bytes, not 8"));
+  } else {
+    index->covered_seq_ = Get64(covered.data());
+  }
+  return index;
+}
+
+absl::Status OpIdIndex::Add(std::span<const OpIdTable::Record> records,
+                            uint64_t covered_seq, uint64_t now_ns) {
+  // RocksDB's per-thread counters cost a TLS lookup per key: off.
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+  filter_->set_now_ns(now_ns);
+  const uint64_t covered = std::max(covered_seq_, covered_seq);
+  pairs_.resize(records.size() + 1);
+  for (size_t i = 0; i < records.size(); ++i) {
+    pairs_[i].first = IdKey(records[i].op_id);
+    pairs_[i].second.resize(kValueBytes);
+    EncodeValue(records[i], now_ns, pairs_[i].second.data());
+  }
+  pairs_.back().first = std::string(kCoveredSeqKey);
+  pairs_.back().second.resize(8);
+  Put64(pairs_.back().second.data(), covered);
+  std::sort(pairs_.begin(), pairs_.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  const std::string file =
+      absl::StrCat(dir_, "/", kIngestPrefix, ++files_written_, ".sst");
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), *options_);
+  rocksdb::Status s = writer.Open(file);
+  for (size_t i = 0; s.ok() && i < pairs_.size(); ++i) {
+    if (i > 0 && pairs_[i].first == pairs_[i - 1].first) {
+      return absl::InternalError(absl::StrCat(
+          "op-id index: one op id twice in a batch (", records.size(),
+          " records up to seq ", covered_seq, ")"));
+    }
+    s = writer.Put(pairs_[i].first, pairs_[i].second);
+  }
+  if (s.ok()) s = writer.Finish();
+  if (absl::Status st = FromRocks(s, absl::StrCat("writing ", file));
+      !st.ok()) {
+    return st;
+  }
+  // Synced and recorded in the MANIFEST (synced) before it returns.
+  rocksdb::IngestExternalFileOptions ingest;
+  ingest.move_files = true;
+  if (absl::Status st =
+          FromRocks(db_->IngestExternalFile({file}, ingest), "ingesting");
+      !st.ok()) {
+    return st;
+  }
+  covered_seq_ = covered;
+  return absl::OkStatus();
+}
+
+absl::Status OpIdIndex::Find(
+    std::span<const uint64_t> ids, uint64_t now_ns,
+    absl::FunctionRef<void(size_t, const Entry&)> found) {
+  const size_t n = ids.size();
+  if (n == 0) return absl::OkStatus();
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+  keys_.resize(n);
+  values_.resize(n);
+  statuses_.resize(n);
+  slices_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    keys_[i] = IdKey(ids[i]);
+    slices_[i] = rocksdb::Slice(keys_[i]);
+    values_[i].Reset();
+  }
+  db_->MultiGet(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), n,
+                slices_.data(), values_.data(), statuses_.data());
+  absl::Status status;
+  for (size_t i = 0; i < n && status.ok(); ++i) {
+    if (statuses_[i].IsNotFound()) continue;
+    status = FromRocks(statuses_[i], "reading");
+    Entry e;
+    if (status.ok()) {
+      status = DecodeValue(ids[i], values_[i].ToStringView(), &e);
+    }
+    if (status.ok() && !Expired(e.added_ns, retention_ns_, now_ns)) {
+      found(i, e);
+    }
+  }
+  // Found values pin blocks of the DB's cache: let them go now.
+  for (size_t i = 0; i < n; ++i) values_[i].Reset();
+  return status;
+}
+
+}  // namespace coffer::internal

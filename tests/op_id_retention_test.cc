@@ -1,0 +1,230 @@
+// Exactly once beyond memory (engine/DESIGN.md "Exactly once"): op ids that
+// leave the in-memory window are answered from the on-disk index
+// (engine/op_id_index.h) for op_id_retention_s, across restarts and shard
+// counts; the index itself keeps records, covered_seq and retention.
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "engine/op_id_index.h"
+#include "tests/test_util.h"
+
+namespace coffer::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint64_t kMinuteNs = 60ull * 1'000'000'000;
+constexpr uint64_t kHourNs = 60 * kMinuteNs;
+
+std::string FreshDir(const std::string& name) {
+  fs::path dir =
+      fs::path(::testing::TempDir()) / (name + "-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+internal::OpIdTable::Record MakeRecord(uint64_t op_id, uint64_t seq) {
+  internal::OpIdTable::Record r;
+  r.op_id = op_id;
+  r.fingerprint = op_id * 31;
+  r.seq = seq;
+  r.result.code = ResultCode::kInsufficientFunds;
+  r.result.balance_after = -5;
+  r.result.seq = seq;
+  r.done = true;
+  return r;
+}
+
+TEST(OpIdIndex, KeepsRecordsAndCoveredSeqAcrossReopenUntilRetention) {
+  const std::string dir = FreshDir("op-id-index");
+  internal::OpIdIndexOptions options;
+  options.dir = dir + "/op_ids";
+  options.retention_ns = kHourNs;
+  {
+    auto index = internal::OpIdIndex::Open(options);
+    ASSERT_TRUE(index.ok()) << index.status();
+    EXPECT_TRUE((*index)->created());
+    EXPECT_EQ((*index)->covered_seq(), 0u);
+    std::vector<internal::OpIdTable::Record> records = {MakeRecord(7, 1),
+                                                        MakeRecord(9, 2)};
+    ASSERT_TRUE((*index)->Add(records, 2, /*now_ns=*/1000).ok());
+    // covered_seq never goes backwards.
+    ASSERT_TRUE((*index)->Add({}, 1, 1000).ok());
+    EXPECT_EQ((*index)->covered_seq(), 2u);
+  }
+  auto index = internal::OpIdIndex::Open(options);
+  ASSERT_TRUE(index.ok()) << index.status();
+  EXPECT_FALSE((*index)->created());
+  EXPECT_EQ((*index)->covered_seq(), 2u);
+  std::vector<uint64_t> ids = {9, 8, 7};
+  std::vector<internal::OpIdIndex::Entry> found;
+  std::vector<size_t> at;
+  auto find = [&](uint64_t now_ns) {
+    found.clear();
+    at.clear();
+    EXPECT_TRUE((*index)
+                    ->Find(ids, now_ns,
+                           [&](size_t i, const internal::OpIdIndex::Entry& e) {
+                             at.push_back(i);
+                             found.push_back(e);
+                           })
+                    .ok());
+  };
+  find(1000 + kHourNs);  // exactly at the retention: still remembered
+  ASSERT_EQ(at.size(), 2u);
+  EXPECT_EQ(at[0], 0u);
+  EXPECT_EQ(found[0].record.op_id, 9u);
+  EXPECT_EQ(found[0].record.seq, 2u);
+  EXPECT_EQ(found[0].record.fingerprint, 9u * 31);
+  EXPECT_EQ(found[0].record.result.code, ResultCode::kInsufficientFunds);
+  EXPECT_EQ(found[0].record.result.balance_after, -5);
+  EXPECT_TRUE(found[0].record.done);
+  EXPECT_EQ(found[0].added_ns, 1000u);
+  EXPECT_EQ(at[1], 2u);
+  EXPECT_EQ(found[1].record.op_id, 7u);
+  find(1001 + kHourNs);  // past it: unknown
+  EXPECT_TRUE(at.empty());
+}
+
+// Ops applied through an engine whose in-memory window is 65536 ops, with a
+// manual clock; the other ops are credits in requests of 1024.
+class RetentionTest : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kWindow = 65536;
+  static constexpr uint32_t kRequestOps = 1024;
+  static constexpr uint64_t kPayer = 1;
+  static constexpr uint64_t kSink = 2;
+
+  EngineConfig Config(uint32_t shards) {
+    EngineConfig c;
+    c.data_dir = dir_;
+    c.shard_count = shards;
+    c.request_ops_max = kRequestOps;
+    c.ops_in_flight_max = kWindow;
+    c.op_ids_remembered_max = kWindow;
+    c.op_id_retention_s = 24 * 3600;
+    c.wal_segment_bytes = 16 << 20;
+    c.snapshot_every_log_bytes = 64 << 20;  // a few snapshots on the way
+    c.idle_spin_iterations = 64;
+    c.clock_ns = [this] { return clock_.now_ns.load(); };
+    return c;
+  }
+  // COFFER_RETRY_OTHER_OPS overrides the 10M (sanitizer builds run fewer).
+  static uint64_t OtherOps() {
+    const char* env = std::getenv("COFFER_RETRY_OTHER_OPS");
+    return env != nullptr ? std::strtoull(env, nullptr, 10) : 10'000'000;
+  }
+  void ApplyOthers(Engine& e, uint64_t count) {
+    std::vector<Op> batch;
+    for (uint64_t done = 0; done < count; done += batch.size()) {
+      batch.clear();
+      while (batch.size() < kRequestOps && done + batch.size() < count) {
+        batch.push_back(Credit(kSink, 1));
+      }
+      const std::vector<OpResult> rs = e.Apply(batch);
+      ASSERT_EQ(rs.size(), batch.size());
+      ASSERT_EQ(rs.back().code, ResultCode::kOk);
+      ASSERT_FALSE(rs.back().duplicate());
+    }
+  }
+  void Advance(uint64_t ns) { clock_.now_ns.fetch_add(ns); }
+
+  const std::string dir_ = FreshDir("op-id-retention");
+  ManualClock clock_;
+};
+
+TEST_F(RetentionTest, RetryAfterTenMinutesAndManyOpsIsADuplicateAcrossRestart) {
+  const uint64_t others = OtherOps();
+  Op debit = Debit(kPayer, 700);
+  OpResult first;
+  {
+    auto e = MakeEngine(1, Config(1));
+    ASSERT_EQ(Code(*e, CreateAccount(kPayer)), ResultCode::kOk);
+    ASSERT_EQ(Code(*e, CreateAccount(kSink)), ResultCode::kOk);
+    ASSERT_EQ(Code(*e, Credit(kPayer, 1000)), ResultCode::kOk);
+    first = e->Apply({debit})[0];
+    ASSERT_EQ(first.code, ResultCode::kOk);
+    ASSERT_EQ(first.balance_after, 300);
+    ApplyOthers(*e, others);
+    Advance(10 * kMinuteNs);
+    const OpResult retry = e->Apply({debit})[0];
+    EXPECT_TRUE(retry.duplicate()) << Describe(retry);
+    EXPECT_EQ(retry.seq, first.seq);
+    EXPECT_EQ(retry.balance_after, 300);
+    EXPECT_EQ(Balance(*e, kPayer), 300);
+    // The same id with other fields is a reuse, not a retry.
+    Op other = debit;
+    other.amount = 701;
+    EXPECT_EQ(Code(*e, other), ResultCode::kOpIdReusedWithDifferentFields);
+    EXPECT_GT(e->Stats().op_ids_found_on_disk, 0u);
+  }
+  // A restart with another shard count: the index and the log agree.
+  auto e = MakeEngine(3, Config(3));
+  Advance(10 * kMinuteNs);
+  const OpResult retry = e->Apply({debit})[0];
+  EXPECT_TRUE(retry.duplicate()) << Describe(retry);
+  EXPECT_EQ(retry.seq, first.seq);
+  EXPECT_EQ(retry.balance_after, 300);
+  EXPECT_EQ(Balance(*e, kPayer), 300);
+  // A refused op is remembered as refused, on disk too.
+  Op big = Debit(kPayer, 5000);
+  const OpResult refused = e->Apply({big})[0];
+  ASSERT_EQ(refused.code, ResultCode::kInsufficientFunds);
+  ApplyOthers(*e, 4 * kWindow);
+  ASSERT_EQ(Code(*e, Credit(kPayer, 10'000)), ResultCode::kOk);
+  const OpResult refused_again = e->Apply({big})[0];
+  EXPECT_TRUE(refused_again.duplicate());
+  EXPECT_EQ(refused_again.code, ResultCode::kInsufficientFunds);
+  EXPECT_EQ(Balance(*e, kPayer), 10'300);
+}
+
+TEST_F(RetentionTest, AChainRetriedFromDiskGetsEveryOriginalAnswer) {
+  auto e = MakeEngine(2, Config(2));
+  ASSERT_EQ(Code(*e, CreateAccount(kPayer)), ResultCode::kOk);
+  ASSERT_EQ(Code(*e, CreateAccount(kSink)), ResultCode::kOk);
+  ASSERT_EQ(Code(*e, Credit(kPayer, 100)), ResultCode::kOk);
+  const std::vector<Op> chain = {Linked(Debit(kPayer, 60)),
+                                 Credit(kSink, 60)};
+  const std::vector<OpResult> first = e->Apply(chain);
+  ASSERT_EQ(first[0].code, ResultCode::kOk);
+  ApplyOthers(*e, 8 * kWindow);
+  const std::vector<OpResult> again = e->Apply(chain);
+  ASSERT_EQ(again.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(again[i].duplicate()) << i;
+    EXPECT_EQ(again[i].seq, first[i].seq);
+  }
+  // Mixing a remembered op with a new one is not a retry.
+  const std::vector<OpResult> mixed =
+      e->Apply({Linked(chain[0]), Credit(kSink, 1)});
+  EXPECT_EQ(mixed[0].code, ResultCode::kOpIdReusedWithDifferentFields);
+  EXPECT_EQ(Balance(*e, kPayer), 40);
+}
+
+TEST_F(RetentionTest, AnIndexFromAnotherLedgerIsRefusedAtRecovery) {
+  {
+    auto e = MakeEngine(1, Config(1));
+    ASSERT_EQ(Code(*e, CreateAccount(kSink)), ResultCode::kOk);
+    ApplyOthers(*e, 4 * kWindow);
+  }
+  // Another data directory's log with this one's index: the index covers
+  // ops the log does not have.
+  const std::string other = FreshDir("op-id-retention-other");
+  fs::copy(dir_ + "/op_ids", other + "/op_ids", fs::copy_options::recursive);
+  EngineConfig c = Config(1);
+  c.data_dir = other;
+  auto e = Engine::Create(c);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("op-id index covers ops up to seq"),
+            std::string::npos)
+      << e.status();
+}
+
+}  // namespace
+}  // namespace coffer::testing
