@@ -86,6 +86,7 @@ struct Flags {
       EngineConfig{}.snapshot_every_log_bytes >> 20;
   uint32_t spin = EngineConfig{}.idle_spin_iterations;
   bool op_id_index = EngineConfig{}.op_id_index;
+  bool issued = false;  // requests carry their issue time
   uint64_t op_ids_remembered_max = EngineConfig{}.op_ids_remembered_max;
 };
 
@@ -115,6 +116,10 @@ ABSL_FLAG(uint64_t, snapshot_every_log_mib,
           "EngineConfig::snapshot_every_log_bytes in MiB (0: none)");
 ABSL_FLAG(uint32_t, spin, coffer::EngineConfig{}.idle_spin_iterations,
           "EngineConfig::idle_spin_iterations");
+ABSL_FLAG(bool, issued, false,
+          "requests carry their issue time (Request::issued_ns = now), as a "
+          "protocol client that stamps them would: fresh ones skip the "
+          "op-id index");
 ABSL_FLAG(bool, op_id_index, coffer::EngineConfig{}.op_id_index,
           "EngineConfig::op_id_index (op ids beyond memory on disk)");
 ABSL_FLAG(uint64_t, op_ids_remembered_max,
@@ -122,6 +127,16 @@ ABSL_FLAG(uint64_t, op_ids_remembered_max,
           "EngineConfig::op_ids_remembered_max (the in-memory window)");
 
 namespace {
+
+// --issued: every request's Request::issued_ns is the wall clock at send.
+bool g_stamp_issued = false;
+uint64_t IssuedNow() {
+  if (!g_stamp_issued) return 0;
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u +
+         static_cast<uint64_t>(ts.tv_nsec);
+}
 
 [[noreturn]] void FlagError(const char* what) {
   std::fprintf(stderr, "durable_bench: %s (see --help)\n", what);
@@ -153,6 +168,8 @@ Flags ParseFlags(int argc, char** argv) {
   f.snapshot_every_log_mib = absl::GetFlag(FLAGS_snapshot_every_log_mib);
   f.spin = absl::GetFlag(FLAGS_spin);
   f.op_id_index = absl::GetFlag(FLAGS_op_id_index);
+  f.issued = absl::GetFlag(FLAGS_issued);
+  g_stamp_issued = f.issued;
   f.op_ids_remembered_max = absl::GetFlag(FLAGS_op_ids_remembered_max);
   const bool zero_writer =
       std::find(f.writers.begin(), f.writers.end(), 0u) != f.writers.end();
@@ -256,7 +273,8 @@ RunResult ClosedLoop(Engine& engine, uint64_t accounts, uint32_t writers,
           ops.push_back(Debit(rng.Account(accounts)));
         }
         const auto t0 = Clock::now();
-        const std::vector<coffer::OpResult> results = engine.Apply(ops);
+        const std::vector<coffer::OpResult> results =
+            engine.Apply(ops, IssuedNow());
         const auto t1 = Clock::now();
         me.latencies_ns.push_back(static_cast<uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
@@ -369,6 +387,7 @@ RunResult OpenLoop(Engine& engine, uint64_t accounts, double ops_per_s,
     s.index = i;
     s.due_ns = due_ns;
     s.request.ops.assign(1, Debit(rng.Account(accounts)));
+    s.request.issued_ns = IssuedNow();
     s.busy.store(true, std::memory_order_relaxed);
     s.submit_ns = NowNs();
     send_lag_ns[i] = s.submit_ns - due_ns;
@@ -512,12 +531,13 @@ int main(int argc, char** argv) {
   std::printf(
       "durable_bench: dir=%s shards=%u accounts=%llu seconds=%.1f spin=%u "
       "snapshot_every_log_mib=%llu hw_threads=%u op_id_index=%d "
-      "op_ids_remembered_max=%llu\n",
+      "op_ids_remembered_max=%llu issued=%d\n",
       dir.path.c_str(), flags.shards,
       static_cast<unsigned long long>(flags.accounts), flags.seconds,
       flags.spin, static_cast<unsigned long long>(flags.snapshot_every_log_mib),
       std::thread::hardware_concurrency(), flags.op_id_index ? 1 : 0,
-      static_cast<unsigned long long>(flags.op_ids_remembered_max));
+      static_cast<unsigned long long>(flags.op_ids_remembered_max),
+      flags.issued ? 1 : 0);
   std::printf(
       "latency = submit to answer (answer only after the log fsync), per "
       "request; open-half: from the intended send time\n");

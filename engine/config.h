@@ -81,6 +81,13 @@ struct EngineConfig {
   // when the op is indexed (at most a moment after it is ordered). 0:
   // forever. At most kOpIdRetentionMaxS.
   uint64_t op_id_retention_s = 24 * 3600;
+  // How far ahead of the engine's clock a request's issue time
+  // (Request::issued_ns) may be, in milliseconds: client clocks run fast. A
+  // later one is refused (op_issued_in_future). It is also the margin by
+  // which a request must be younger than the in-memory window for its ids
+  // to skip the index, so keep it small: 2 s covers NTP-synced servers.
+  // Less than op_id_retention_s.
+  uint64_t op_issued_future_max_ms = 2000;
   // The index's RocksDB block cache (filters, indexes, data blocks): with
   // its write buffers, the index's memory bound.
   uint64_t op_id_index_cache_bytes = uint64_t{64} << 20;

@@ -202,10 +202,11 @@ SubmitResult Engine::Execute(Request& request) {
   return r;
 }
 
-std::vector<OpResult> Engine::Apply(std::vector<Op> ops) {
+std::vector<OpResult> Engine::Apply(std::vector<Op> ops, uint64_t issued_ns) {
   Request request;
   request.kind = RequestKind::kOps;
   request.ops = std::move(ops);
+  request.issued_ns = issued_ns;
   if (Execute(request) != SubmitResult::kAccepted) return {};
   return std::move(request.results);
 }

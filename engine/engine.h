@@ -69,7 +69,8 @@ class Engine {
 
   // Blocking helpers: submit and wait for the answer.
   SubmitResult Execute(Request& request);
-  std::vector<OpResult> Apply(std::vector<Op> ops);
+  // `issued_ns`: Request::issued_ns (0: unknown).
+  std::vector<OpResult> Apply(std::vector<Op> ops, uint64_t issued_ns = 0);
   std::vector<AccountInfo> Lookup(std::vector<uint64_t> account_ids);
   StateDigest Digest();
 

@@ -27,7 +27,8 @@ COFFER_PREFETCH_OPTIMIZE void OpIdTable::Prefetch(uint64_t op_id,
   if (old != nullptr && old->op_id != 0) by_id_.prefetch(old->op_id);
 }
 
-void OpIdTable::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq) {
+void OpIdTable::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq,
+                       uint64_t timestamp_ns) {
   // Memory grows with use until the ring is full, then old records go.
   Record& r = ring_.Touch(seq % ring_.capacity());
   if (r.op_id != 0) {
@@ -39,6 +40,7 @@ void OpIdTable::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq) {
   r.op_id = op_id;
   r.fingerprint = fingerprint;
   r.seq = seq;
+  r.timestamp_ns = timestamp_ns;
   by_id_[op_id] = seq;
 }
 

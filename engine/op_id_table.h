@@ -20,6 +20,9 @@ class OpIdTable {
     uint64_t op_id = 0;
     uint64_t fingerprint = 0;
     uint64_t seq = 0;
+    // Engine time of its transaction (in a restored record: at most the
+    // snapshot's time; the snapshot does not carry it).
+    uint64_t timestamp_ns = 0;
     OpResult result;
     bool done = false;  // result known (false while the op is in flight)
   };
@@ -37,11 +40,12 @@ class OpIdTable {
   void Prefetch(uint64_t op_id, uint64_t seq) const;
   // Remembers an op ordered at `seq` (seqs are inserted in increasing order,
   // one record each). Forgets the oldest record when full.
-  void Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq);
+  void Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq,
+              uint64_t timestamp_ns);
 
   // Puts back a record saved in a snapshot (seqs in increasing order).
   void Restore(const Record& record) {
-    Insert(record.op_id, record.fingerprint, record.seq);
+    Insert(record.op_id, record.fingerprint, record.seq, record.timestamp_ns);
     SetResult(record.seq, record.result);
   }
   // Calls fn(record) for every remembered record with seq <= upto.

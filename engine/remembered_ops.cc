@@ -49,6 +49,9 @@ void RememberedOps::Fatal(const absl::Status& status) const {
 
 absl::Status RememberedOps::Restore(std::span<const OpIdTable::Record> records,
                                     uint64_t snapshot_seq, uint64_t now_ns) {
+  // Ops older than the snapshot's window left memory at some time before
+  // the snapshot: as far as memory can tell, at its time.
+  if (records.empty() || records.front().seq > 1) forgotten_ns_ = now_ns;
   for (size_t i = 1; i < records.size(); ++i) {
     if (records[i].seq != records[i - 1].seq + 1) {
       return absl::DataLossError(absl::StrCat(
@@ -83,13 +86,17 @@ absl::Status RememberedOps::Restore(std::span<const OpIdTable::Record> records,
     ready_seq_ = fed_seq_;
     counters_.index_fed_seq.store(fed_seq_, std::memory_order_relaxed);
   }
-  for (const OpIdTable::Record& r : records) table_.Restore(r);
+  for (OpIdTable::Record r : records) {
+    r.timestamp_ns = now_ns;  // not in the snapshot; at most its time
+    table_.Restore(r);
+  }
   return absl::OkStatus();
 }
 
-void RememberedOps::LookUp(std::span<const Op> ops, uint64_t now_ns) {
+void RememberedOps::LookUp(std::span<const Op> ops, uint64_t now_ns,
+                           bool memory_only) {
   found_.clear();
-  if (index_ == nullptr) return;
+  if (index_ == nullptr || memory_only) return;
   ask_.clear();
   for (const Op& op : ops) {
     if (op.op_id == 0) continue;
@@ -119,10 +126,17 @@ const OpIdTable::Record* RememberedOps::Find(uint64_t op_id) const {
   return it == found_.end() ? nullptr : &it->second;
 }
 
-void RememberedOps::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq) {
+void RememberedOps::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq,
+                           uint64_t timestamp_ns) {
   // The record this insert pushes out of the ring must be in the index.
   COFFER_ASSERT_MSG(HasRoom(seq), "op-id ring slot reused before indexing");
-  table_.Insert(op_id, fingerprint, seq);
+  if (seq > table_.capacity()) {
+    if (const OpIdTable::Record* old = table_.AtSeq(seq - table_.capacity());
+        old != nullptr) {
+      forgotten_ns_ = std::max(forgotten_ns_, old->timestamp_ns);
+    }
+  }
+  table_.Insert(op_id, fingerprint, seq, timestamp_ns);
 }
 
 bool RememberedOps::BatchDue(uint64_t next_seq) const {

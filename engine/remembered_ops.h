@@ -66,8 +66,13 @@ class RememberedOps {
     table_.Prefetch(op_id, seq);
   }
   // Before a request's ops are checked: asks the index about every op id
-  // of `ops` that memory does not hold. `now_ns`: engine time.
-  void LookUp(std::span<const Op> ops, uint64_t now_ns);
+  // of `ops` that memory does not hold (unless `memory_only`: the caller
+  // knows memory holds every op the request could repeat). `now_ns`:
+  // engine time.
+  void LookUp(std::span<const Op> ops, uint64_t now_ns, bool memory_only);
+  // Memory holds every op ordered at engine time t_ns or later (none of
+  // them has left the ring).
+  bool HoldsEverySince(uint64_t t_ns) const { return t_ns > forgotten_ns_; }
   // The record of `op_id`, from memory or from the last LookUp(); nullptr
   // if the op is unknown. Valid until the next Insert or LookUp.
   const OpIdTable::Record* Find(uint64_t op_id) const;
@@ -78,7 +83,8 @@ class RememberedOps {
     return index_ == nullptr ||
            last_seq <= fed_seq_ + table_.capacity();
   }
-  void Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq);
+  void Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq,
+              uint64_t timestamp_ns);
   void SetResult(uint64_t seq, const OpResult& result) {
     table_.SetResult(seq, result);
   }
@@ -103,6 +109,9 @@ class RememberedOps {
   Doorbell* bell_ = nullptr;
   std::unique_ptr<OpIdIndexWriter> writer_;  // started by the first Feed
   std::unique_ptr<OpIdIndexWriter::Batch> pending_;  // waiting for room
+  // The newest engine time of an op that left the ring (after a restore:
+  // the snapshot's time, since what left before it is not known).
+  uint64_t forgotten_ns_ = 0;
   uint64_t fed_seq_ = 0;     // every op up to it is written to the index
   uint64_t queued_seq_ = 0;  // every op up to it is handed to the writer
   uint64_t ready_seq_ = 0;   // every op up to it is done and durable

@@ -29,6 +29,13 @@ struct Request {
   // kOpFlagLinked form a chain that applies all or nothing.
   std::vector<Op> ops;
   std::vector<OpResult> results;  // filled: one per op, same order
+  // kOps: when the client first issued these ops (its clock, ns since the
+  // Unix epoch; a retry sends the same value), or 0 if unknown (protocol
+  // version 1). With an op-id index it bounds how old the ops can be:
+  // requests older than the retention are refused rather than risk a second
+  // application (op_expired), and a recent one needs no index lookup
+  // (engine/DESIGN.md "Exactly once").
+  uint64_t issued_ns = 0;
 
   // kLookup: one AccountInfo per id, same order; id 0 in the answer means
   // the account does not exist.

@@ -15,6 +15,7 @@ namespace {
 // Ops ahead whose op-id table lines are prefetched (SequenceOps): enough
 // to cover a memory miss with the work of the ones in between.
 constexpr uint32_t kOpIdPrefetchDistance = 16;
+constexpr uint64_t kNsPerS = 1'000'000'000;
 
 template <typename T>
 void Bump(std::atomic<T>& counter, T by = 1) {
@@ -226,7 +227,8 @@ void Sequencer::SequenceOps(Request* r) {
   // The exactly-once lookups miss the cache (millions of remembered ids at
   // random places): ask for the lines of the ops ahead while this one is
   // sequenced (perf: OpIdTable::Insert and Find were 45% of engine_bench).
-  remembered_.LookUp(r->ops, last_timestamp_ns_);
+  if (!JudgeIssueTime(r)) return;
+  remembered_.LookUp(r->ops, last_timestamp_ns_, memory_only_);
   uint32_t prefetched = 0;
   uint32_t i = 0;
   while (i < n) {
@@ -252,6 +254,40 @@ void Sequencer::SequenceOps(Request* r) {
     }
     i = j + 1;
   }
+}
+
+bool Sequencer::JudgeIssueTime(Request* r) {
+  request_expired_ = false;
+  memory_only_ = false;
+  const uint64_t issued = r->issued_ns;
+  // Without an index nothing is remembered by time: the issue time is not
+  // used (engine/DESIGN.md "Exactly once").
+  if (issued == 0 || !remembered_.has_index()) return true;
+  const uint64_t now = std::max(config_.clock_ns(), last_timestamp_ns_);
+  // Whatever the wall clock does next, this request's ops are stamped
+  // after `now`: the reasoning below depends on it.
+  last_timestamp_ns_ = now;
+  const uint64_t future_ns = config_.op_issued_future_max_ms * 1'000'000;
+  if (issued > now + future_ns) {
+    for (uint32_t k = 0; k < r->ops.size(); ++k) {
+      r->results[k].code = ResultCode::kOpIssuedInFuture;
+    }
+    Bump(counters_.refused_before_ordering, uint64_t{r->ops.size()});
+    return false;
+  }
+  // The first attempt was ordered, if at all, no earlier than
+  // issued - future (it was refused otherwise). If memory holds every op
+  // since then, the index has nothing more to say.
+  memory_only_ = issued > future_ns &&
+                 remembered_.HoldsEverySince(issued - future_ns);
+  // And the index keeps ops for the retention from then on: a request
+  // issued more than retention - future ago may repeat an op the index no
+  // longer has. It may still be answered from memory or the index; if not,
+  // it is refused, never applied (SequenceChain).
+  const uint64_t retention_ns = config_.op_id_retention_s * kNsPerS;
+  request_expired_ =
+      retention_ns != 0 && issued + (retention_ns - future_ns) < now;
+  return true;
 }
 
 void Sequencer::AddRefusalReads(Request* r) {
@@ -330,6 +366,10 @@ void Sequencer::SequenceChain(Request* r, uint32_t begin, uint32_t len) {
               ResultCode::kOpIdReusedWithDifferentFields);
     return;
   }
+  if (known == 0 && request_expired_) {
+    FailChain(r, begin, len, begin, ResultCode::kOpExpired);
+    return;
+  }
   if (known == len) {
     for (uint32_t k = 0; k < len; ++k) {
       const OpIdTable::Record* rec = remembered_.Find(ops[k].op_id);
@@ -377,7 +417,8 @@ void Sequencer::OrderTxn(Request* r, uint32_t begin, uint32_t len, uint64_t seq,
   x.op_count = len;
   next_seq_ = seq + len;
   for (uint32_t k = 0; k < len; ++k) {
-    remembered_.Insert(ops[k].op_id, in.fingerprints[begin + k], x.seq + k);
+    remembered_.Insert(ops[k].op_id, in.fingerprints[begin + k], x.seq + k,
+                       timestamp_ns);
     in.dispositions[begin + k] = OpDisposition::kSequenced;
   }
   Bump(counters_.ops_sequenced, uint64_t{len});

@@ -126,6 +126,9 @@ class Sequencer {
   void Sequence(Request* r);
   void SequenceOps(Request* r);
   void SequenceChain(Request* r, uint32_t begin, uint32_t len);
+  // Judges r->issued_ns (sets request_expired_, memory_only_); false if
+  // the whole request is refused for it.
+  bool JudgeIssueTime(Request* r);
   void AddRefusalReads(Request* r);
   void SequenceReplay(Request* r);
   void OrderTxn(Request* r, uint32_t begin, uint32_t len, uint64_t seq,
@@ -155,6 +158,9 @@ class Sequencer {
   absl::flat_hash_map<uint64_t,
                       absl::InlinedVector<std::pair<Request*, uint32_t>, 1>>
       waiters_;
+  // Of the request being sequenced (JudgeIssueTime).
+  bool request_expired_ = false;
+  bool memory_only_ = false;
   uint64_t next_seq_ = 1;
   uint64_t last_timestamp_ns_ = 0;
   uint32_t requests_in_flight_ = 0;

@@ -56,6 +56,10 @@ std::string_view ResultCodeName(ResultCode code) {
       return "overdraft_limit_too_large";
     case ResultCode::kOpIdRepeatedInChain:
       return "op_id_repeated_in_chain";
+    case ResultCode::kOpIssuedInFuture:
+      return "op_issued_in_future";
+    case ResultCode::kOpExpired:
+      return "op_expired";
   }
   return "unknown_result_code";
 }

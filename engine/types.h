@@ -96,8 +96,14 @@ enum class ResultCode : uint16_t {
   kCaptureExceedsHold = 23,
   kOverdraftLimitTooLarge = 24,  // limit or cap above INT64_MAX
   kOpIdRepeatedInChain = 25,     // one chain names the same op twice
+  // The request says it was first issued later than the engine's clock
+  // allows (op_issued_future_max_ms): its age could not be judged.
+  kOpIssuedInFuture = 26,
+  // The request was first issued longer ago than the op-id retention and
+  // its op is not remembered: applying it might apply it a second time.
+  kOpExpired = 27,
 };
-inline constexpr uint16_t kResultCodeMax = 25;
+inline constexpr uint16_t kResultCodeMax = 27;
 
 // A stable lowercase name, e.g. "insufficient_funds".
 std::string_view ResultCodeName(ResultCode code);

@@ -99,9 +99,26 @@ ABSL_FLAG(uint32_t, submit_queue_capacity, 4096,
 ABSL_FLAG(uint32_t, requests_in_flight_max, 16384,
           "engine: requests ordered but not yet answered");
 ABSL_FLAG(uint64_t, op_ids_remembered_max, 1u << 22,
-          "engine: recent op ids remembered for exactly-once answers; at "
-          "least 1048576 (the most ops the engine holds in flight, each of "
-          "which must stay remembered until it is answered)");
+          "engine: op ids remembered in memory for exactly-once answers "
+          "(about 70 bytes each); older ones are answered from the on-disk "
+          "op-id index (--op_id_index); at least 1048576 (the most ops the "
+          "engine holds in flight, each of which must stay remembered until "
+          "it is answered)");
+ABSL_FLAG(uint32_t, ops_in_flight_max, coffer::EngineConfig{}.ops_in_flight_max,
+          "engine: ops ordered but not yet answered; the engine stops "
+          "taking requests at this bound. At least the largest request "
+          "(--max_ops_per_request), at most --op_ids_remembered_max");
+ABSL_FLAG(bool, op_id_index, true,
+          "engine: keep op ids that leave memory in an on-disk index "
+          "(RocksDB, DATA_DIR/op_ids) for --op_id_retention_s, so a late "
+          "retry still gets its original answer. Off: a retry after "
+          "--op_ids_remembered_max newer ops applies again");
+ABSL_FLAG(uint64_t, op_id_retention_s, 24 * 3600,
+          "engine: how long the op-id index remembers an op id, in seconds "
+          "(0: forever; at most 100 years)");
+ABSL_FLAG(uint64_t, op_id_index_cache_bytes, uint64_t{64} << 20,
+          "engine: the op-id index's block cache (its filters, indexes and "
+          "data blocks)");
 ABSL_FLAG(int64_t, idle_spin_iterations, -1,
           "engine: polls of its empty queues an engine thread makes before "
           "it sleeps; spinning keeps a hand-off at ~0.2 us but takes CPU "
@@ -155,6 +172,10 @@ const std::vector<std::string> kConfigurable = {
     "submit_queue_capacity",
     "requests_in_flight_max",
     "op_ids_remembered_max",
+    "ops_in_flight_max",
+    "op_id_index",
+    "op_id_retention_s",
+    "op_id_index_cache_bytes",
     "history_entries_per_shard_max",
     "idle_spin_iterations",
 };
@@ -213,6 +234,15 @@ std::string RecoverySummary(const coffer::Engine& engine) {
       absl::StrAppend(&line, " (at most ", c.wal_archive_bytes_max, " bytes)");
     }
   }
+  if (c.op_id_index) {
+    absl::StrAppend(&line, "; op ids remembered on disk ",
+                    c.op_id_retention_s == 0
+                        ? std::string("forever")
+                        : absl::StrCat("for ", c.op_id_retention_s, " s"));
+  } else {
+    absl::StrAppend(&line, "; op ids remembered in memory only (the last ",
+                    c.op_ids_remembered_max, ")");
+  }
   return line;
 }
 
@@ -270,13 +300,16 @@ int main(int argc, char** argv) {
   ec.submit_queue_capacity = absl::GetFlag(FLAGS_submit_queue_capacity);
   ec.requests_in_flight_max = absl::GetFlag(FLAGS_requests_in_flight_max);
   ec.op_ids_remembered_max = absl::GetFlag(FLAGS_op_ids_remembered_max);
-  // The engine's own check names its internal ops_in_flight_max, which is
-  // no cofferd flag: say it in terms of the flag the operator set.
+  ec.ops_in_flight_max = absl::GetFlag(FLAGS_ops_in_flight_max);
+  // Said in terms of the flags the operator sets.
   if (ec.op_ids_remembered_max < ec.ops_in_flight_max) {
-    Die(2, "--op_ids_remembered_max must be at least " +
-               std::to_string(ec.ops_in_flight_max) + "; got " +
+    Die(2, "--op_ids_remembered_max must be at least --ops_in_flight_max (" +
+               std::to_string(ec.ops_in_flight_max) + "); got " +
                std::to_string(ec.op_ids_remembered_max));
   }
+  ec.op_id_index = absl::GetFlag(FLAGS_op_id_index);
+  ec.op_id_retention_s = absl::GetFlag(FLAGS_op_id_retention_s);
+  ec.op_id_index_cache_bytes = absl::GetFlag(FLAGS_op_id_index_cache_bytes);
   ec.history_entries_per_shard_max =
       absl::GetFlag(FLAGS_history_entries_per_shard_max);
   if (const int64_t spin = absl::GetFlag(FLAGS_idle_spin_iterations);

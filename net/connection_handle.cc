@@ -156,6 +156,7 @@ void Connection::HandleEngineRequest(const FrameHeader& h,
       if (kind == MessageKind::kOps) {
         slot->request.kind = RequestKind::kOps;
         DecodeOps(body, &slot->request.ops);
+        slot->request.issued_ns = 0;  // version 1 does not carry it
         reply_bytes += uint64_t{h.count} * kOpResultBytes;
       } else {
         slot->request.kind = RequestKind::kLookup;

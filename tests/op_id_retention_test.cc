@@ -18,7 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint64_t kMinuteNs = 60ull * 1'000'000'000;
+constexpr uint64_t kSecondNs = 1'000'000'000;
+constexpr uint64_t kMinuteNs = 60 * kSecondNs;
 constexpr uint64_t kHourNs = 60 * kMinuteNs;
 
 std::string FreshDir(const std::string& name) {
@@ -93,11 +94,11 @@ TEST(OpIdIndex, KeepsRecordsAndCoveredSeqAcrossReopenUntilRetention) {
 }
 
 // Ops applied through an engine whose in-memory window is 65536 ops, with a
-// manual clock; the other ops are credits in requests of 1024.
+// manual clock; the other ops are credits in requests of 8192.
 class RetentionTest : public ::testing::Test {
  protected:
   static constexpr uint32_t kWindow = 65536;
-  static constexpr uint32_t kRequestOps = 1024;
+  static constexpr uint32_t kRequestOps = 8192;
   static constexpr uint64_t kPayer = 1;
   static constexpr uint64_t kSink = 2;
 
@@ -120,20 +121,29 @@ class RetentionTest : public ::testing::Test {
     const char* env = std::getenv("COFFER_RETRY_OTHER_OPS");
     return env != nullptr ? std::strtoull(env, nullptr, 10) : 10'000'000;
   }
-  void ApplyOthers(Engine& e, uint64_t count) {
+  // `issued`: the requests say they were issued now (the client stamps
+  // them), or nothing (protocol version 1: every id is looked up).
+  void ApplyOthers(Engine& e, uint64_t count, bool issued = true) {
     std::vector<Op> batch;
     for (uint64_t done = 0; done < count; done += batch.size()) {
       batch.clear();
       while (batch.size() < kRequestOps && done + batch.size() < count) {
         batch.push_back(Credit(kSink, 1));
       }
-      const std::vector<OpResult> rs = e.Apply(batch);
+      const std::vector<OpResult> rs =
+          e.Apply(batch, issued ? clock_.now_ns.load() : 0);
+      // Simulated time: a second per request, so that the in-memory window
+      // (8 requests) spans more than op_issued_future_max_ms.
+      if (issued) Advance(kSecondNs);
       ASSERT_EQ(rs.size(), batch.size());
       ASSERT_EQ(rs.back().code, ResultCode::kOk);
       ASSERT_FALSE(rs.back().duplicate());
     }
   }
   void Advance(uint64_t ns) { clock_.now_ns.fetch_add(ns); }
+  void SetUp() override {
+    clock_.now_ns = 1'800'000'000 * kSecondNs;  // 2027, as a client sees it
+  }
 
   const std::string dir_ = FreshDir("op-id-retention");
   ManualClock clock_;
@@ -184,6 +194,81 @@ TEST_F(RetentionTest, RetryAfterTenMinutesAndManyOpsIsADuplicateAcrossRestart) {
   EXPECT_EQ(Balance(*e, kPayer), 10'300);
 }
 
+// Beyond the retention (engine/DESIGN.md "Exactly once"): the index drops
+// the id, and a protocol-version-1 request cannot say when it was first
+// sent, so a retry 30 hours later is a new op. This pins that documented
+// limit; a request that carries its first attempt's time will be refused
+// instead (issue 13, not built yet).
+TEST_F(RetentionTest, ARetryBeyondTheRetentionIsANewOp) {
+  auto e = MakeEngine(1, Config(1));
+  ASSERT_EQ(Code(*e, CreateAccount(kPayer)), ResultCode::kOk);
+  ASSERT_EQ(Code(*e, CreateAccount(kSink)), ResultCode::kOk);
+  ASSERT_EQ(Code(*e, Credit(kPayer, 1000)), ResultCode::kOk);
+  const Op debit = Debit(kPayer, 100);
+  const OpResult first = e->Apply({debit})[0];
+  ASSERT_EQ(first.code, ResultCode::kOk);
+  ApplyOthers(*e, 2 * kWindow);  // out of memory, into the index
+  Advance(23 * kHourNs);
+  ApplyOthers(*e, 1);  // the index's engine time moves on
+  EXPECT_TRUE(e->Apply({debit})[0].duplicate()) << "inside the retention";
+  Advance(7 * kHourNs);  // 30 h after the original
+  ApplyOthers(*e, 1);
+  const OpResult late = e->Apply({debit})[0];
+  EXPECT_FALSE(late.duplicate());
+  EXPECT_GT(late.seq, first.seq);
+  EXPECT_EQ(Balance(*e, kPayer), 800);
+}
+
+// With its first attempt's time in the request (Request::issued_ns), a
+// retry inside the retention is a duplicate from disk, one beyond it is
+// refused (op_expired: never applied, never remembered), one from the
+// future is refused, and fresh requests do not look in the index at all.
+TEST_F(RetentionTest, AnIssueTimeBoundsEveryRetry) {
+  auto e = MakeEngine(2, Config(2));
+  ASSERT_EQ(Code(*e, CreateAccount(kPayer)), ResultCode::kOk);
+  ASSERT_EQ(Code(*e, CreateAccount(kSink)), ResultCode::kOk);
+  ASSERT_EQ(Code(*e, Credit(kPayer, 1000)), ResultCode::kOk);
+  const uint64_t issued = clock_.now_ns.load();
+  const Op debit = Debit(kPayer, 100);
+  const OpResult first = e->Apply({debit}, issued)[0];
+  ASSERT_EQ(first.code, ResultCode::kOk);
+  const uint64_t lookups = e->Stats().op_id_index_lookups;
+  ApplyOthers(*e, 4 * kWindow);
+  EXPECT_EQ(e->Stats().op_id_index_lookups, lookups)
+      << "fresh requests are answered from memory alone";
+
+  Advance(10 * kMinuteNs);
+  const OpResult retry = e->Apply({debit}, issued)[0];
+  EXPECT_TRUE(retry.duplicate()) << Describe(retry);
+  EXPECT_EQ(retry.seq, first.seq);
+  EXPECT_GT(e->Stats().op_ids_found_on_disk, 0u);
+
+  // A new op issued 30 hours ago: nothing remembers whether it applied.
+  Advance(30 * kHourNs);
+  ApplyOthers(*e, 1);
+  const Op late_new = Debit(kPayer, 1);
+  for (int i = 0; i < 2; ++i) {
+    const OpResult r = e->Apply({late_new}, issued)[0];
+    EXPECT_EQ(r.code, ResultCode::kOpExpired) << Describe(r);
+    EXPECT_EQ(r.seq, 0u);
+    EXPECT_EQ(r.balance_after, 900);
+  }
+  // The original's own retry, 30 hours on: the index dropped it, so it is
+  // refused too, not applied a second time.
+  const OpResult expired = e->Apply({debit}, issued)[0];
+  EXPECT_EQ(expired.code, ResultCode::kOpExpired) << Describe(expired);
+  EXPECT_EQ(Balance(*e, kPayer), 900);
+
+  // A client clock more than op_issued_future_max_ms ahead.
+  const uint64_t ahead = clock_.now_ns.load() + 2001 * 1'000'000ull;
+  const OpResult future = e->Apply({Debit(kPayer, 1)}, ahead)[0];
+  EXPECT_EQ(future.code, ResultCode::kOpIssuedInFuture);
+  EXPECT_EQ(Balance(*e, kPayer), 900);
+  // Within it: applied.
+  const uint64_t slightly = clock_.now_ns.load() + 1999 * 1'000'000ull;
+  EXPECT_EQ(e->Apply({Debit(kPayer, 1)}, slightly)[0].code, ResultCode::kOk);
+}
+
 TEST_F(RetentionTest, AChainRetriedFromDiskGetsEveryOriginalAnswer) {
   auto e = MakeEngine(2, Config(2));
   ASSERT_EQ(Code(*e, CreateAccount(kPayer)), ResultCode::kOk);
@@ -193,7 +278,7 @@ TEST_F(RetentionTest, AChainRetriedFromDiskGetsEveryOriginalAnswer) {
                                  Credit(kSink, 60)};
   const std::vector<OpResult> first = e->Apply(chain);
   ASSERT_EQ(first[0].code, ResultCode::kOk);
-  ApplyOthers(*e, 8 * kWindow);
+  ApplyOthers(*e, 2 * kWindow);
   const std::vector<OpResult> again = e->Apply(chain);
   ASSERT_EQ(again.size(), 2u);
   for (int i = 0; i < 2; ++i) {

@@ -3,6 +3,9 @@
 // (digest, balances, held amounts, history counts) did not change.
 #include <cstdint>
 #include <limits>
+#include <unistd.h>
+
+#include <filesystem>
 #include <set>
 #include <source_location>
 #include <string>
@@ -39,7 +42,7 @@ class CodeChecker {
     const StateDigest digest_before = e_.Digest();
     const std::vector<AccountInfo> before =
         watch.empty() ? std::vector<AccountInfo>{} : e_.Lookup(watch);
-    std::vector<OpResult> results = e_.Apply(ops);
+    std::vector<OpResult> results = e_.Apply(ops, issued_ns_);
     EXPECT_EQ(results.size(), want.size());
     bool any_ok = false;
     for (size_t i = 0; i < results.size() && i < want.size(); ++i) {
@@ -74,9 +77,12 @@ class CodeChecker {
   }
 
   const std::set<uint16_t>& seen() const { return seen_; }
+  // Request::issued_ns of the requests Expect sends (0: none).
+  void set_issued_ns(uint64_t ns) { issued_ns_ = ns; }
 
  private:
   Engine& e_;
+  uint64_t issued_ns_ = 0;
   std::set<uint16_t> seen_;
 };
 
@@ -93,6 +99,12 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
   ManualClock clock;
   EngineConfig config;
   config.clock_ns = [&clock] { return clock.now_ns.load(); };
+  // A data directory: the issue-time codes need the op-id index.
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) /
+      ("result-codes-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  config.data_dir = dir.string();
   auto e = MakeEngine(2, config);
   CodeChecker c(*e);
   const std::vector<uint64_t> all = {kA, kB, kGems, kCapped, kHouse, kBig};
@@ -448,6 +460,20 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
     // Refused chain ops report the unchanged balances.
     EXPECT_EQ(rs[0].balance_after, Balance(*e, kA));
     EXPECT_EQ(rs[1].balance_after, Balance(*e, kB));
+  }
+
+  // --- op_issued_in_future, op_expired: a request's issue time
+  // -------------------------------------------------------------------
+  {
+    constexpr uint64_t kSecondNs = 1'000'000'000;
+    clock.now_ns.fetch_add(48 * 3600 * kSecondNs);
+    c.set_issued_ns(clock.now_ns.load() + 3 * kSecondNs);  // 2 s allowed
+    c.Expect1(Debit(kA, 1), ResultCode::kOpIssuedInFuture, all);
+    c.set_issued_ns(clock.now_ns.load() - 25 * 3600 * kSecondNs);
+    c.Expect1(Debit(kA, 1), ResultCode::kOpExpired, all);
+    c.Expect({Linked(Debit(kA, 1)), Credit(kB, 1)},
+             {ResultCode::kOpExpired, ResultCode::kLinkedOpFailed}, all);
+    c.set_issued_ns(0);
   }
 
   // --- every code was seen

@@ -80,7 +80,10 @@ std::vector<std::string> Flags(const TortureSetup& t, uint32_t shards) {
   return {
       "--data_dir=" + t.data_dir, absl::StrCat("--shards=", shards),
       absl::StrCat("--wal_segment_bytes=", t.segment_bytes),
-      absl::StrCat("--snapshot_every_log_bytes=", t.snapshot_every_log_bytes)};
+      absl::StrCat("--snapshot_every_log_bytes=", t.snapshot_every_log_bytes),
+      // A small memory window: most of the checker's retries of earlier
+      // cycles' ops are answered from the on-disk op-id index.
+      "--op_ids_remembered_max=16384", "--ops_in_flight_max=16384"};
 }
 
 bool GrowTmpfs(const std::string& path, uint64_t bytes) {
