@@ -49,7 +49,16 @@ uint64_t RealtimeNs() {
          static_cast<uint64_t>(ts.tv_nsec);
 }
 
-void DefaultOnFatal(const absl::Status& status) {
+// `recovered`: false while the engine still recovers (a fault there, such
+// as the op-id index's writes during replay on a full disk, means it could
+// not start: exit 1, as when Create returns an error), true once it serves.
+void DefaultOnFatal(const absl::Status& status, bool recovered) {
+  if (!recovered) {
+    std::fprintf(stderr, "coffer: cannot start: %s\n",
+                 std::string(status.message()).c_str());
+    std::fflush(stderr);
+    _exit(1);
+  }
   std::fprintf(stderr,
                "coffer: FATAL: %s\n"
                "coffer: stopping; nothing after this point was acknowledged. "
@@ -64,7 +73,12 @@ void DefaultOnFatal(const absl::Status& status) {
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineConfig config) {
   if (absl::Status s = config.Validate(); !s.ok()) return s;
   if (!config.clock_ns) config.clock_ns = RealtimeNs;
-  if (!config.on_fatal) config.on_fatal = DefaultOnFatal;
+  auto recovered = std::make_shared<std::atomic<bool>>(false);
+  if (!config.on_fatal) {
+    config.on_fatal = [recovered](const absl::Status& status) {
+      DefaultOnFatal(status, recovered->load(std::memory_order_acquire));
+    };
+  }
   if (config.storage == nullptr) config.storage = wal::PosixStorage();
   std::unique_ptr<Engine> engine(new Engine(std::move(config)));
   if (engine->config_.data_dir.empty()) {
@@ -72,6 +86,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineConfig config) {
   } else if (absl::Status s = engine->Recover(); !s.ok()) {
     return s;
   }
+  recovered->store(true, std::memory_order_release);
   return engine;
 }
 
