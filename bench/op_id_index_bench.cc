@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -32,6 +33,9 @@ ABSL_FLAG(uint64_t, ids, 10'000'000, "remembered ids to fill in");
 ABSL_FLAG(uint64_t, lookups, 1'000'000, "ids looked up, of each kind");
 ABSL_FLAG(uint64_t, batch, 65536, "records per Add (table file)");
 ABSL_FLAG(uint64_t, request, 512, "ids per Find (one request)");
+ABSL_FLAG(uint32_t, settle_s, 0,
+          "seconds to wait after the fill before the lookups (compactions "
+          "catch up)");
 
 namespace {
 
@@ -57,9 +61,8 @@ double LookUpNsPerId(OpIdIndex& index, uint64_t count, uint64_t request,
       // Odd multiples of the golden ratio constant are never even ids.
       id = remembered ? Remembered(rng() % ids) : (rng() | 1) * 2;
     }
-    absl::Status s = index.Find(ask, 1, [&](size_t, const OpIdIndex::Entry&) {
-      ++*found;
-    });
+    absl::Status s =
+        index.Find(ask, 1, [&](size_t, const OpIdIndex::Entry&) { ++*found; });
     if (!s.ok()) {
       std::fprintf(stderr, "op_id_index_bench: %s\n",
                    std::string(s.message()).c_str());
@@ -86,8 +89,9 @@ int main(int argc, char** argv) {
   const uint64_t request = absl::GetFlag(FLAGS_request);
   const uint64_t lookups = absl::GetFlag(FLAGS_lookups);
   if (batch_max == 0 || request == 0 || ids == 0) {
-    std::fprintf(stderr, "op_id_index_bench: --ids, --batch and --request "
-                         "must be positive\n");
+    std::fprintf(stderr,
+                 "op_id_index_bench: --ids, --batch and --request "
+                 "must be positive\n");
     return 2;
   }
   const std::string dir = absl::GetFlag(FLAGS_dir) + "/coffer_op_id_bench." +
@@ -122,6 +126,8 @@ int main(int argc, char** argv) {
       }
     }
     const double fill_s = Seconds(fill_started);
+    std::this_thread::sleep_for(
+        std::chrono::seconds(absl::GetFlag(FLAGS_settle_s)));
     auto usage = coffer::wal::MeasureFiles(nullptr, options.dir);
     uint64_t new_found = 0;
     uint64_t old_found = 0;
@@ -144,9 +150,9 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(lookups), old_ns,
         static_cast<unsigned long long>(old_found),
         static_cast<unsigned long long>(lookups),
-        usage.ok() ? static_cast<double>(usage->bytes) /
-                         static_cast<double>(ids)
-                   : 0.0,
+        usage.ok()
+            ? static_cast<double>(usage->bytes) / static_cast<double>(ids)
+            : 0.0,
         usage.ok() ? static_cast<unsigned long long>(usage->files) : 0ull,
         usage.ok() ? static_cast<unsigned long long>(usage->bytes) : 0ull);
   }

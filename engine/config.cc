@@ -44,16 +44,16 @@ absl::Status EngineConfig::Validate() const {
         kOpIdRetentionMaxS, " (100 years); 0 means forever"));
   }
   if (op_issued_future_max_ms > kOpIdRetentionMaxS) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "op_issued_future_max_ms ", op_issued_future_max_ms,
-        " exceeds the maximum of ", kOpIdRetentionMaxS));
+    return absl::InvalidArgumentError(
+        absl::StrCat("op_issued_future_max_ms ", op_issued_future_max_ms,
+                     " exceeds the maximum of ", kOpIdRetentionMaxS));
   }
   if (op_id_retention_s != 0 &&
       op_issued_future_max_ms >= op_id_retention_s * 1000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "op_issued_future_max_ms (", op_issued_future_max_ms,
-        ") must be less than op_id_retention_s (", op_id_retention_s,
-        ") in milliseconds"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("op_issued_future_max_ms (", op_issued_future_max_ms,
+                     ") must be less than op_id_retention_s (",
+                     op_id_retention_s, ") in milliseconds"));
   }
   if (requests_in_flight_max == 0 || requests_in_flight_max > 1u << 20) {
     return absl::InvalidArgumentError(

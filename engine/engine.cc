@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "engine/log_codec.h"
@@ -448,6 +449,14 @@ absl::Status Engine::Recover() {
   }
 
   recovery_.last_seq = expect - 1;
+  // What replay handed the op-id index's writer is written before the
+  // engine says it recovered: a failure there (a full disk) is a failed
+  // start, not a fault while serving.
+  const auto& rc = threads_->sequencer->remembered_counters();
+  while (rc.index_fed_seq.load(std::memory_order_acquire) <
+         rc.index_queued_seq.load(std::memory_order_acquire)) {
+    std::this_thread::yield();
+  }
   if (threads_->op_id_index != nullptr &&
       threads_->op_id_index->covered_seq() > recovery_.last_seq) {
     return absl::DataLossError(absl::StrCat(

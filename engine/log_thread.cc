@@ -102,8 +102,8 @@ void LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
   if (status.ok()) status = writer_->Sync();
   if (!status.ok()) {
     failed_.store(true, std::memory_order_release);
-    on_fatal_(absl::Status(status.code(), absl::StrCat("write-ahead log: ",
-                                                       status.message())));
+    on_fatal_(absl::Status(
+        status.code(), absl::StrCat("write-ahead log: ", status.message())));
   } else {
     // Recorded before durable_seq moves, so that whoever sees a request
     // released also sees the sync that covered it.

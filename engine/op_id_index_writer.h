@@ -15,13 +15,12 @@
 #pragma once
 
 #include <atomic>
+#include <boost/lockfree/spsc_queue.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include <boost/lockfree/spsc_queue.hpp>
 
 #include "absl/status/status.h"
 #include "engine/doorbell.h"

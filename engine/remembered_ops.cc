@@ -28,7 +28,8 @@ RememberedOps::RememberedOps(uint64_t ring_capacity,
                              std::function<void(const absl::Status&)> on_fatal)
     : table_(ring_capacity),
       on_fatal_(std::move(on_fatal)),
-      batch_target_(std::clamp<uint64_t>(ring_capacity / 4, 1, kFeedBatchMax)) {}
+      batch_target_(std::clamp<uint64_t>(ring_capacity / 4, 1, kFeedBatchMax)) {
+}
 
 void RememberedOps::AttachIndex(OpIdIndex* index, Doorbell* bell) {
   index_ = index;
@@ -65,9 +66,8 @@ absl::Status RememberedOps::Restore(std::span<const OpIdTable::Record> records,
     if (covered + 1 < oldest && !index_->created()) {
       return absl::DataLossError(absl::StrCat(
           "the op-id index covers ops up to seq ", covered,
-          " but the snapshot at seq ", snapshot_seq,
-          " remembers ops from seq ", oldest, " on: ops ", covered + 1, "..",
-          oldest - 1,
+          " but the snapshot at seq ", snapshot_seq, " remembers ops from seq ",
+          oldest, " on: ops ", covered + 1, "..", oldest - 1,
           " would be forgotten (is the index from another data directory?)"));
     }
     // A new index beside an older ledger starts at the snapshot's window:
@@ -196,6 +196,7 @@ bool RememberedOps::Feed(uint64_t durable_seq, uint64_t next_seq,
   batch->covered_seq = last;
   batch->now_ns = now_ns;
   queued_seq_ = last;
+  counters_.index_queued_seq.store(queued_seq_, std::memory_order_relaxed);
   if (!writer_->TryHand(batch)) pending_ = std::move(batch);
   return true;
 }

@@ -39,9 +39,10 @@
 namespace coffer::internal {
 
 struct RememberedOpsCounters {
-  std::atomic<uint64_t> index_lookups{0};   // ids asked of the index
-  std::atomic<uint64_t> index_found{0};     // of which remembered there
-  std::atomic<uint64_t> index_fed_seq{0};   // every op up to it is indexed
+  std::atomic<uint64_t> index_lookups{0};     // ids asked of the index
+  std::atomic<uint64_t> index_found{0};       // of which remembered there
+  std::atomic<uint64_t> index_fed_seq{0};     // every op up to it is indexed
+  std::atomic<uint64_t> index_queued_seq{0};  // handed to the writer
 };
 
 class RememberedOps {
@@ -80,8 +81,7 @@ class RememberedOps {
   // Whether ops with seqs up to `last_seq` may be ordered now: the ring
   // slots they take hold records that are already indexed.
   bool HasRoom(uint64_t last_seq) const {
-    return index_ == nullptr ||
-           last_seq <= fed_seq_ + table_.capacity();
+    return index_ == nullptr || last_seq <= fed_seq_ + table_.capacity();
   }
   void Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq,
               uint64_t timestamp_ns);

@@ -234,7 +234,8 @@ void Sequencer::SequenceOps(Request* r) {
   while (i < n) {
     const uint32_t ahead = std::min(n, i + kOpIdPrefetchDistance);
     for (; prefetched < ahead; ++prefetched) {
-      remembered_.Prefetch(r->ops[prefetched].op_id, next_seq_ + prefetched - i);
+      remembered_.Prefetch(r->ops[prefetched].op_id,
+                           next_seq_ + prefetched - i);
     }
     uint32_t j = i;
     while (j < n && (r->ops[j].flags & kOpFlagLinked) != 0) ++j;
@@ -278,8 +279,8 @@ bool Sequencer::JudgeIssueTime(Request* r) {
   // The first attempt was ordered, if at all, no earlier than
   // issued - future (it was refused otherwise). If memory holds every op
   // since then, the index has nothing more to say.
-  memory_only_ = issued > future_ns &&
-                 remembered_.HoldsEverySince(issued - future_ns);
+  memory_only_ =
+      issued > future_ns && remembered_.HoldsEverySince(issued - future_ns);
   // And the index keeps ops for the retention from then on: a request
   // issued more than retention - future ago may repeat an op the index no
   // longer has. It may still be answered from memory or the index; if not,

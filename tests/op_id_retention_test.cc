@@ -274,8 +274,7 @@ TEST_F(RetentionTest, AChainRetriedFromDiskGetsEveryOriginalAnswer) {
   ASSERT_EQ(Code(*e, CreateAccount(kPayer)), ResultCode::kOk);
   ASSERT_EQ(Code(*e, CreateAccount(kSink)), ResultCode::kOk);
   ASSERT_EQ(Code(*e, Credit(kPayer, 100)), ResultCode::kOk);
-  const std::vector<Op> chain = {Linked(Debit(kPayer, 60)),
-                                 Credit(kSink, 60)};
+  const std::vector<Op> chain = {Linked(Debit(kPayer, 60)), Credit(kSink, 60)};
   const std::vector<OpResult> first = e->Apply(chain);
   ASSERT_EQ(first[0].code, ResultCode::kOk);
   ApplyOthers(*e, 2 * kWindow);

@@ -1,11 +1,11 @@
 // Every ResultCode of engine/types.h, triggered on purpose, with the exact
 // code asserted and, for every refusal, a check that the ledger state
 // (digest, balances, held amounts, history counts) did not change.
-#include <cstdint>
-#include <limits>
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <source_location>
 #include <string>
