@@ -42,6 +42,12 @@ EngineConfig DurableConfig(const std::string& dir, uint32_t shards) {
   c.wal_segment_bytes = 1 << 20;
   c.snapshot_every_log_bytes = 256 << 10;  // snapshots happen during the test
   c.idle_spin_iterations = 64;
+  // These tests fork children that run engines; RocksDB's background
+  // threads (the op-id index) outlive every engine in a process, and TSan
+  // cannot follow a fork of a multi-threaded process. The index has its own
+  // tests (op_id_retention_test) and is killed with -9 in torture_test,
+  // where the server is a process of its own.
+  c.op_id_index = false;
   return c;
 }
 
