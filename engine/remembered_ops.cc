@@ -96,15 +96,16 @@ absl::Status RememberedOps::Restore(std::span<const OpIdTable::Record> records,
 void RememberedOps::LookUp(std::span<const Op> ops, uint64_t now_ns,
                            bool memory_only) {
   found_.clear();
-  if (index_ == nullptr || memory_only) return;
+  if (index_ == nullptr) return;
   ask_.clear();
   for (const Op& op : ops) {
     if (op.op_id == 0) continue;
     // A record in memory now may leave it while this request is sequenced
-    // (it is in the index then): keep a copy.
+    // (its own ops push the oldest out): keep a copy. Also when memory
+    // alone answers, or a record of the window judged could be lost.
     if (const OpIdTable::Record* r = table_.Find(op.op_id); r != nullptr) {
       found_.emplace(op.op_id, *r);
-    } else {
+    } else if (!memory_only) {
       ask_.push_back(op.op_id);
     }
   }

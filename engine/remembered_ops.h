@@ -66,10 +66,10 @@ class RememberedOps {
   void Prefetch(uint64_t op_id, uint64_t seq) const {
     table_.Prefetch(op_id, seq);
   }
-  // Before a request's ops are checked: asks the index about every op id
-  // of `ops` that memory does not hold (unless `memory_only`: the caller
-  // knows memory holds every op the request could repeat). `now_ns`:
-  // engine time.
+  // Before a request's ops are checked: copies what memory holds of `ops`
+  // (it may leave the ring while the request is sequenced) and asks the
+  // index about the rest, unless `memory_only` (the caller knows memory
+  // holds every op the request could repeat). `now_ns`: engine time.
   void LookUp(std::span<const Op> ops, uint64_t now_ns, bool memory_only);
   // Memory holds every op ordered at engine time t_ns or later (none of
   // them has left the ring).
