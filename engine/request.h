@@ -44,11 +44,15 @@ struct Request {
 
   // kHistory: entries of history_account, newest first, at most
   // history_limit of them, each with number < history_before (0: from the
-  // newest). history_next_before is the cursor for the next page (0: no
-  // more entries in memory). history_found is false for an unknown account.
+  // newest) that history_filter passes. history_next_before is the cursor
+  // for the next page (0: no more entries in memory). A filtered page may
+  // be short, even empty, with a cursor: it examined
+  // kHistoryScanEntriesMax entries. history_found is false for an unknown
+  // account.
   uint64_t history_account = 0;
   uint32_t history_before = 0;
   uint32_t history_limit = 100;
+  HistoryFilter history_filter;
   std::vector<HistoryEntry> history;
   uint32_t history_next_before = 0;
   bool history_found = false;

@@ -716,17 +716,27 @@ void Shard::RunHistory(Request* r, const Txn& x) {
   if (!r->history_found || r->history_limit == 0) return;
   const uint32_t limit = r->history_limit;
   const uint32_t before = r->history_before;
-  const HistoryRing::Slot* slot = history_.At(it->second.history_head);
-  while (slot != nullptr) {
+  const HistoryFilter& filter = r->history_filter;
+  uint32_t examined = 0;
+  for (const HistoryRing::Slot* slot = history_.At(it->second.history_head);
+       slot != nullptr; slot = history_.At(slot->prev_pos)) {
     const HistoryEntry& e = slot->entry;
-    if (before == 0 || e.number < before) {
+    if (before != 0 && e.number >= before) continue;
+    // An account's entries are stamped in the order they are numbered (the
+    // engine time of their ops, which grows with seq): none further on is
+    // young enough.
+    if (e.timestamp_ns < filter.timestamp_min_ns) return;
+    if (filter.Passes(e)) {
       if (r->history.size() == limit) {
         r->history_next_before = r->history.back().number;
         return;
       }
       r->history.push_back(e);
     }
-    slot = history_.At(slot->prev_pos);
+    if (++examined == kHistoryScanEntriesMax) {
+      r->history_next_before = e.number;  // a short page; go on below it
+      return;
+    }
   }
 }
 

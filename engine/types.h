@@ -177,6 +177,30 @@ struct HistoryEntry {
 };
 static_assert(std::is_trivially_copyable_v<HistoryEntry>);
 
+// Which entries a history read returns: those stamped in
+// [timestamp_min_ns, timestamp_max_ns] (0: no bound on that side) and, when
+// has_reason, with that reason. The default passes every entry.
+struct HistoryFilter {
+  uint64_t timestamp_min_ns = 0;
+  uint64_t timestamp_max_ns = 0;
+  uint32_t reason = 0;
+  bool has_reason = false;
+
+  bool Any() const {
+    return timestamp_min_ns != 0 || timestamp_max_ns != 0 || has_reason;
+  }
+  bool Passes(const HistoryEntry& e) const {
+    return e.timestamp_ns >= timestamp_min_ns &&
+           (timestamp_max_ns == 0 || e.timestamp_ns <= timestamp_max_ns) &&
+           (!has_reason || e.reason == reason);
+  }
+  bool operator==(const HistoryFilter&) const = default;
+};
+// Entries a filtered history read examines at most before it answers a
+// page (maybe short, with a cursor to go on): the shard's thread is not
+// held for a walk of its whole history.
+inline constexpr uint32_t kHistoryScanEntriesMax = 16'384;
+
 // Longest linked chain accepted in one batch.
 inline constexpr uint32_t kChainOpsMax = 64;
 

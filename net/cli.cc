@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "engine/latency_histogram.h"
 #include "net/client.h"
 
@@ -130,8 +131,9 @@ class Runner {
       if (!Arity(args, 1, 1, "history ACCOUNT [--before=N] [--limit=N]"))
         return UsageFailed();
       const uint64_t account = ParseId("ACCOUNT", args[1]);
+      const HistoryFilter filter = ParseHistoryFilter();
       if (!usage_error_.empty()) return UsageFailed();
-      return History(account);
+      return History(account, filter);
     }
     if (cmd == "stats") {
       if (!Arity(args, 0, 0, "stats")) return UsageFailed();
@@ -176,6 +178,42 @@ class Runner {
       return 0;
     }
     return v;
+  }
+
+  // An instant as RFC 3339 or a count of ns since the Unix epoch.
+  uint64_t ParseTimestamp(const std::string& what, const std::string& text) {
+    if (!text.empty() && absl::ascii_isdigit(text[0]) &&
+        std::all_of(text.begin(), text.end(), absl::ascii_isdigit)) {
+      return ParseNumber(what, text, 1, UINT64_MAX);
+    }
+    absl::Time t;
+    std::string why;
+    if (!absl::ParseTime(absl::RFC3339_full, text, &t, &why) ||
+        t < absl::UnixEpoch()) {
+      Usage(absl::StrCat(what, " must be RFC 3339 (2026-12-01T20:00:00Z) or ",
+                         "ns since the Unix epoch; got '", text, "'"));
+      return 0;
+    }
+    return static_cast<uint64_t>(absl::ToUnixNanos(t));
+  }
+
+  HistoryFilter ParseHistoryFilter() {
+    HistoryFilter f;
+    if (!o_.timestamp_min.empty()) {
+      f.timestamp_min_ns = ParseTimestamp("--timestamp_min", o_.timestamp_min);
+    }
+    if (!o_.timestamp_max.empty()) {
+      f.timestamp_max_ns = ParseTimestamp("--timestamp_max", o_.timestamp_max);
+    }
+    if (f.timestamp_max_ns != 0 && f.timestamp_min_ns > f.timestamp_max_ns) {
+      Usage("--timestamp_min must not be after --timestamp_max");
+    }
+    if (!o_.with_reason.empty()) {
+      f.reason = static_cast<uint32_t>(
+          ParseNumber("--with_reason", o_.with_reason, 0, UINT32_MAX));
+      f.has_reason = true;
+    }
+    return f;
   }
 
   // Account ids and op ids (hold ids): any but 0.
@@ -332,9 +370,9 @@ class Runner {
     return all_found ? kExitOk : kExitRefused;
   }
 
-  int History(uint64_t account) {
+  int History(uint64_t account, const HistoryFilter& filter) {
     if (absl::Status s = Connect(); !s.ok()) return Failed(s);
-    auto r = client_->History(account, o_.before, o_.limit);
+    auto r = client_->History(account, o_.before, o_.limit, filter);
     if (!r.ok()) return Failed(r.status());
     if (o_.json) {
       out_ << "{\"account\":" << JsonBig(account)
@@ -582,6 +620,9 @@ std::string CliUsage() {
   release ACCOUNT HOLD_ID
   balance ACCOUNT...
   history ACCOUNT [--before=N] [--limit=N]     (newest first)
+          [--timestamp_min=T] [--timestamp_max=T] [--with_reason=N]
+          (T: RFC 3339 or ns since the epoch; a filtered page may be short
+          with next_before set: read on until it is 0)
   stats
   digest
   ping

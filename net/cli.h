@@ -30,6 +30,12 @@ struct CliOptions {
   uint64_t hold_timeout_ms = 0;  // hold
   uint32_t before = 0;           // history cursor
   uint32_t limit = 20;           // history page size
+  // History filters as typed (empty: none): times are RFC 3339
+  // (2026-12-01T20:00:00Z) or ns since the Unix epoch, both inclusive;
+  // with_reason is a reason code.
+  std::string timestamp_min;
+  std::string timestamp_max;
+  std::string with_reason;
   uint32_t timeout_ms = 10'000;
 };
 

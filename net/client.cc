@@ -41,6 +41,13 @@ absl::Status Detached(const absl::Status& s) {
   return absl::Status(s.code(), s.message());
 }
 
+uint64_t SystemClockNs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
 std::string ErrorText(const Error& e) {
   return absl::StrCat(std::string(ErrorCodeName(e.code)), ": ", e.message);
 }
@@ -61,11 +68,17 @@ struct Client::Impl {
     size_t read_end = 0;
     bool ready = false;  // HELLO_OK received
     uint64_t hello_id = 0;
+    uint16_t version = kVersionMin;  // agreed in HELLO_OK
   };
 
   struct Pending {
     MessageKind reply_kind;
-    std::vector<uint8_t> frame;  // resent verbatim: same op ids
+    Message request;
+    // Encoded for the connection's version when first sent, then resent
+    // verbatim (same op ids, same issue time); encoded again only for a
+    // connection of another version (a server upgraded or rolled back).
+    std::vector<uint8_t> frame;
+    uint16_t frame_version = 0;
     Done done;
     uint32_t busy_retries = 0;
     uint64_t sends = 0;       // bumps on every (re)send; stale retries skip
@@ -111,20 +124,25 @@ struct Client::Impl {
     const uint64_t id = next_id++;
     Pending p;
     p.reply_kind = ReplyKindOf(KindOf(request));
-    EncodeFrame(id, request, p.frame);
+    p.request = std::move(request);
     p.done = std::move(done);
     p.from_queue = from_queue;
     if (from_queue) ++frames_in_flight;
     auto [it, inserted] = pending.emplace(id, std::move(p));
     if (conn && conn->ready) {
-      SendFrame(it->second);
+      if (!FailUnsendable(it)) SendFrame(id, it->second);
     } else if (!conn && !reconnect_pending) {
       attempts_left = options.reconnect_attempts;
       StartConnect();
     }
   }
 
-  void SendFrame(Pending& p) {
+  void SendFrame(uint64_t id, Pending& p) {
+    if (p.frame.empty() || p.frame_version != conn->version) {
+      p.frame.clear();
+      EncodeFrame(id, p.request, p.frame, conn->version);
+      p.frame_version = conn->version;
+    }
     ++p.sends;
     conn->out.insert(conn->out.end(), p.frame.begin(), p.frame.end());
     MaybeWrite(conn);
@@ -170,6 +188,7 @@ struct Client::Impl {
     boost::system::error_code ignored;
     c->socket.set_option(tcp::no_delay(true), ignored);
     Hello hello;
+    hello.max_version = options.version_max;
     hello.auth_token = options.auth_token;
     c->hello_id = next_id++;
     EncodeFrame(c->hello_id, hello, c->out);
@@ -284,7 +303,15 @@ struct Client::Impl {
   }
 
   void OnReady(const std::shared_ptr<Conn>& c, const HelloOk& ok) {
+    if (ok.version < kVersionMin || ok.version > options.version_max) {
+      Lost(c, absl::InternalError(
+                  absl::StrCat("the server chose protocol version ", ok.version,
+                               ", this client asked for ", kVersionMin, "..",
+                               options.version_max)));
+      return;
+    }
     c->ready = true;
+    c->version = ok.version;
     connect_timer.cancel();
     {
       std::lock_guard<std::mutex> lock(info_mu);
@@ -298,8 +325,27 @@ struct Client::Impl {
     attempts_left = options.reconnect_attempts;
     backoff = std::chrono::milliseconds(options.reconnect_backoff_ms);
     if (first_connect) std::exchange(first_connect, nullptr)(absl::OkStatus());
-    // Everything unanswered goes again, oldest first, with the same bytes.
-    for (auto& [id, p] : pending) SendFrame(p);
+    // Everything unanswered goes again, oldest first, with the same bytes
+    // (re-encoded only for a server of another version).
+    for (auto it = pending.begin(); it != pending.end();) {
+      auto next = std::next(it);
+      if (!FailUnsendable(it)) SendFrame(it->first, it->second);
+      it = next;
+    }
+  }
+
+  // A request this connection's version cannot carry fails (true) rather
+  // than go without what it asks: a filtered history on version 1.
+  bool FailUnsendable(std::map<uint64_t, Pending>::iterator it) {
+    const auto* h = std::get_if<HistoryRequest>(&it->second.request);
+    if (h == nullptr || !h->filter.Any() ||
+        conn->version >= kVersionIssueTime) {
+      return false;
+    }
+    Finish(it, absl::FailedPreconditionError(absl::StrCat(
+                   "history filters need protocol version ", kVersionIssueTime,
+                   "; the server speaks ", conn->version)));
+    return true;
   }
 
   bool OnError(const std::shared_ptr<Conn>& c, uint64_t id, const Error& e) {
@@ -366,7 +412,7 @@ struct Client::Impl {
       auto it = pending.find(id);
       // A reconnect in between has resent it already.
       if (it == pending.end() || it->second.sends != sends) return;
-      if (conn && conn->ready) SendFrame(it->second);
+      if (conn && conn->ready) SendFrame(id, it->second);
     });
   }
 
@@ -472,12 +518,15 @@ struct Client::Impl {
     return slots;
   }
 
-  // Most ops one frame may carry: the server's two limits.
+  // Most ops one frame may carry: the server's two limits (a version 2
+  // body begins with the issue time).
   uint32_t FrameOpsMax() const {
-    return std::max<uint32_t>(
-        1, std::min<uint32_t>(
-               server_ops_per_request_max,
-               static_cast<uint32_t>(server_body_bytes_max / kOpBytes)));
+    const uint32_t record_bytes_max =
+        server_body_bytes_max -
+        std::min<uint32_t>(server_body_bytes_max, kOpsFixedBytesV2);
+    return std::max<uint32_t>(1,
+                              std::min<uint32_t>(server_ops_per_request_max,
+                                                 record_bytes_max / kOpBytes));
   }
 
   // A call that may share a frame: ops that fit one, and no open chain at
@@ -526,10 +575,15 @@ struct Client::Impl {
       return;
     }
     OpsRequest merged;
+    merged.issued_ns = UINT64_MAX;
     std::vector<std::pair<uint32_t, Done>> parts;  // ops of each call
     parts.reserve(calls.size());
     for (Queued& q : calls) {
-      auto& ops = std::get<OpsRequest>(q.request).ops;
+      const OpsRequest& call = std::get<OpsRequest>(q.request);
+      const std::vector<Op>& ops = call.ops;
+      // The oldest call's time is true of every op in the frame: each was
+      // first issued at or after it (engine/DESIGN.md "Exactly once").
+      merged.issued_ns = std::min(merged.issued_ns, call.issued_ns);
       merged.ops.insert(merged.ops.end(), ops.begin(), ops.end());
       parts.emplace_back(static_cast<uint32_t>(ops.size()), std::move(q.done));
     }
@@ -625,6 +679,11 @@ Client::Client(ClientOptions options)
 Client::~Client() = default;
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
+  if (options.version_max < kVersionMin || options.version_max > kVersionMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version_max ", options.version_max,
+                     ": this client speaks ", kVersionMin, "..", kVersionMax));
+  }
   std::unique_ptr<Client> client(new Client(std::move(options)));
   Impl* impl = client->impl_.get();
   auto done = std::make_shared<std::promise<absl::Status>>();
@@ -642,6 +701,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
 
 void Client::Send(Message request, Done done) {
   Impl* impl = impl_.get();
+  if (auto* ops = std::get_if<OpsRequest>(&request);
+      ops && ops->issued_ns == 0) {
+    ops->issued_ns =
+        impl->options.clock_ns ? impl->options.clock_ns() : SystemClockNs();
+  }
   if (impl->options.coalesce_ops) {
     impl->Enqueue(std::move(request), std::move(done));
     return;
@@ -654,8 +718,9 @@ void Client::Send(Message request, Done done) {
 
 void Client::ApplyAsync(
     std::vector<Op> ops,
-    std::function<void(absl::StatusOr<std::vector<OpResult>>)> done) {
-  Send(OpsRequest{std::move(ops)},
+    std::function<void(absl::StatusOr<std::vector<OpResult>>)> done,
+    uint64_t issued_ns) {
+  Send(OpsRequest{std::move(ops), issued_ns},
        [done = std::move(done)](absl::StatusOr<Message> m) {
          if (!m.ok()) {
            done(std::move(m).status());
@@ -675,7 +740,7 @@ absl::StatusOr<Message> Client::Call(Message request) {
     return absl::DeadlineExceededError(
         absl::StrCat("no reply within ", impl_->options.call_timeout_ms,
                      " ms; the request may still apply (retry with the same "
-                     "op ids)"));
+                     "op ids and issue time)"));
   }
   return f.get();
 }
@@ -688,8 +753,9 @@ absl::StatusOr<T> Take(absl::StatusOr<Message> m) {
 }
 }  // namespace
 
-absl::StatusOr<std::vector<OpResult>> Client::Apply(std::vector<Op> ops) {
-  auto r = Take<OpsReply>(Call(OpsRequest{std::move(ops)}));
+absl::StatusOr<std::vector<OpResult>> Client::Apply(std::vector<Op> ops,
+                                                    uint64_t issued_ns) {
+  auto r = Take<OpsReply>(Call(OpsRequest{std::move(ops), issued_ns}));
   if (!r.ok()) return r.status();
   return std::move(r->results);
 }
@@ -699,8 +765,10 @@ absl::StatusOr<LookupReply> Client::Lookup(std::vector<uint64_t> account_ids) {
 }
 
 absl::StatusOr<HistoryReply> Client::History(uint64_t account_id,
-                                             uint32_t before, uint32_t limit) {
-  return Take<HistoryReply>(Call(HistoryRequest{account_id, before, limit}));
+                                             uint32_t before, uint32_t limit,
+                                             HistoryFilter filter) {
+  return Take<HistoryReply>(
+      Call(HistoryRequest{account_id, before, limit, filter}));
 }
 
 absl::StatusOr<StatsReply> Client::Stats() {

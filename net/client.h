@@ -12,6 +12,14 @@
 // duplicate flag set) instead of applying it twice. A request is also
 // resent after ERROR busy (the server's engine stayed full).
 //
+// Each ops request carries when it was first issued (protocol version 2):
+// the client stamps it with its clock when the call is made, and every
+// resend carries the same time, so the server can tell a retry older than
+// its op-id retention (answered op_expired, never applied twice) from a new
+// op. An application that retries a call itself, after a timeout or a
+// restart, passes the same op ids and the call's first issue time
+// (`issued_ns`), kept beside its op ids.
+//
 // Batching (issue 12): with coalesce_ops (the default), ops requests made
 // concurrently, from any number of threads, are coalesced into one OPS frame
 // per free slot in flight, the way TigerBeetle's clients batch a session.
@@ -82,6 +90,13 @@ struct ClientOptions {
   // are never blocked by it. One call is always accepted into an empty
   // queue, whatever its size.
   uint32_t queued_ops_max = 65'536;
+
+  // The highest protocol version to ask for (kVersionMin..kVersionMax).
+  // Version 1 carries no issue time and no history filters.
+  uint16_t version_max = kVersionMax;
+  // The clock that stamps ops requests (ns since the Unix epoch); empty:
+  // the system clock. Tests inject one.
+  std::function<uint64_t()> clock_ns;
 };
 
 class Client {
@@ -102,15 +117,23 @@ class Client {
   using Done = std::function<void(absl::StatusOr<Message>)>;
   void Send(Message request, Done done);
 
+  // `issued_ns`: when these ops were first issued (ns since the Unix
+  // epoch), for a call that retries an earlier one; 0: now (a new call).
+  // Send stamps an OpsRequest whose issued_ns is 0 the same way.
   void ApplyAsync(
       std::vector<Op> ops,
-      std::function<void(absl::StatusOr<std::vector<OpResult>>)> done);
+      std::function<void(absl::StatusOr<std::vector<OpResult>>)> done,
+      uint64_t issued_ns = 0);
 
   // Synchronous calls (Send and wait up to call_timeout_ms).
-  absl::StatusOr<std::vector<OpResult>> Apply(std::vector<Op> ops);
+  absl::StatusOr<std::vector<OpResult>> Apply(std::vector<Op> ops,
+                                              uint64_t issued_ns = 0);
   absl::StatusOr<LookupReply> Lookup(std::vector<uint64_t> account_ids);
+  // A filter needs protocol version 2: on a version 1 server the call
+  // fails with kFailedPrecondition.
   absl::StatusOr<HistoryReply> History(uint64_t account_id, uint32_t before,
-                                       uint32_t limit);
+                                       uint32_t limit,
+                                       HistoryFilter filter = {});
   absl::StatusOr<StatsReply> Stats();
   // The per-stage latency breakdown. A server older than STAGES answers
   // ERROR unknown_kind and closes: kInvalidArgument with a message that

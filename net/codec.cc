@@ -189,10 +189,22 @@ void EncodeHelloOk(uint64_t id, const HelloOk& m, std::vector<uint8_t>& out,
   FinishFrame(out, at, MessageKind::kHelloOk, id, 0, version);
 }
 
+size_t OpsFixedBytes(uint16_t version) {
+  return version >= kVersionIssueTime ? kOpsFixedBytesV2 : 0;
+}
+
+size_t HistoryRequestBytes(uint16_t version) {
+  return version >= kVersionIssueTime ? kHistoryRequestBytesV2
+                                      : kHistoryRequestBytes;
+}
+
 void EncodeOps(uint64_t id, const OpsRequest& m, std::vector<uint8_t>& out,
                uint16_t version) {
-  const size_t at = BeginFrame(out, m.ops.size() * kOpBytes);
+  const size_t fixed = OpsFixedBytes(version);
+  const size_t at = BeginFrame(out, fixed + m.ops.size() * kOpBytes);
   uint8_t* p = Body(out, at);
+  if (fixed != 0) Put64(p, m.issued_ns);
+  p += fixed;
   for (const Op& op : m.ops) {
     PutOp(p, op);
     p += kOpBytes;
@@ -215,11 +227,17 @@ void EncodeLookup(uint64_t id, const LookupRequest& m,
 
 void EncodeHistory(uint64_t id, const HistoryRequest& m,
                    std::vector<uint8_t>& out, uint16_t version) {
-  const size_t at = BeginFrame(out, kHistoryRequestBytes);
+  const size_t at = BeginFrame(out, HistoryRequestBytes(version));
   uint8_t* p = Body(out, at);
   Put64(p + 0, m.account_id);
   Put32(p + 8, m.before);
   Put32(p + 12, m.limit);
+  if (version >= kVersionIssueTime) {
+    Put64(p + 16, m.filter.timestamp_min_ns);
+    Put64(p + 24, m.filter.timestamp_max_ns);
+    Put32(p + 32, m.filter.reason);
+    Put32(p + 36, m.filter.has_reason ? kHistoryFilterReason : 0);
+  }
   FinishFrame(out, at, MessageKind::kHistory, id, 0, version);
 }
 
@@ -300,6 +318,32 @@ bool Fail(ErrorCode code, std::string message, Problem* problem) {
   problem->code = code;
   problem->message = std::move(message);
   return false;
+}
+
+// The filter part of a version 2 HISTORY body (offsets 16..39).
+bool DecodeHistoryFilter(const uint8_t* p, HistoryFilter* f, Problem* problem) {
+  f->timestamp_min_ns = Get64(p + 16);
+  f->timestamp_max_ns = Get64(p + 24);
+  f->reason = Get32(p + 32);
+  const uint32_t flags = Get32(p + 36);
+  if ((flags & ~kHistoryFilterReason) != 0) {
+    return Fail(ErrorCode::kInvalidField,
+                absl::StrCat("history filter flags 0x", absl::Hex(flags),
+                             ": only bit 0 (reason) is defined"),
+                problem);
+  }
+  f->has_reason = (flags & kHistoryFilterReason) != 0;
+  if (f->timestamp_max_ns != 0 && f->timestamp_min_ns > f->timestamp_max_ns) {
+    return Fail(ErrorCode::kInvalidField,
+                absl::StrCat("history timestamp_min_ns ", f->timestamp_min_ns,
+                             " above timestamp_max_ns ", f->timestamp_max_ns),
+                problem);
+  }
+  if (!f->has_reason && f->reason != 0) {
+    return Fail(ErrorCode::kInvalidField,
+                "history reason set without filter flag bit 0", problem);
+  }
+  return true;
 }
 
 }  // namespace
@@ -483,7 +527,7 @@ bool CheckLayout(const FrameHeader& h, Problem* problem) {
                           : Fail(ErrorCode::kBadLength,
                                  "hello_ok needs count 0", problem);
     case MessageKind::kOps:
-      return Expect(h, 0, kOpBytes, problem);
+      return Expect(h, OpsFixedBytes(h.version), kOpBytes, problem);
     case MessageKind::kOpsReply:
       return Expect(h, 0, kOpResultBytes, problem);
     case MessageKind::kLookup:
@@ -491,9 +535,10 @@ bool CheckLayout(const FrameHeader& h, Problem* problem) {
     case MessageKind::kLookupReply:
       return Expect(h, kLookupReplyFixedBytes, kAccountInfoBytes, problem);
     case MessageKind::kHistory:
-      return h.count == 0 ? Expect(h, kHistoryRequestBytes, 0, problem)
-                          : Fail(ErrorCode::kBadLength, "history needs count 0",
-                                 problem);
+      return h.count == 0
+                 ? Expect(h, HistoryRequestBytes(h.version), 0, problem)
+                 : Fail(ErrorCode::kBadLength, "history needs count 0",
+                        problem);
     case MessageKind::kHistoryReply:
       return Expect(h, kHistoryReplyFixedBytes, kHistoryEntryBytes, problem);
     case MessageKind::kStatsReply:
@@ -524,6 +569,13 @@ void DecodeOps(std::span<const uint8_t> body, std::vector<Op>* out) {
   const size_t n = body.size() / kOpBytes;
   out->resize(n);
   for (size_t i = 0; i < n; ++i) (*out)[i] = GetOp(body.data() + i * kOpBytes);
+}
+
+void DecodeOpsBody(uint16_t version, std::span<const uint8_t> body,
+                   std::vector<Op>* ops, uint64_t* issued_ns) {
+  const size_t fixed = OpsFixedBytes(version);
+  *issued_ns = fixed == 0 ? 0 : Get64(body.data());
+  DecodeOps(body.subspan(fixed), ops);
 }
 
 void DecodeAccountIds(std::span<const uint8_t> body,
@@ -591,7 +643,7 @@ bool DecodeBody(const FrameHeader& h, std::span<const uint8_t> body,
     }
     case MessageKind::kOps: {
       OpsRequest m;
-      DecodeOps(body, &m.ops);
+      DecodeOpsBody(h.version, body, &m.ops, &m.issued_ns);
       *out = std::move(m);
       return true;
     }
@@ -628,6 +680,10 @@ bool DecodeBody(const FrameHeader& h, std::span<const uint8_t> body,
       m.limit = Get32(p + 12);
       if (m.limit == 0) {
         return Fail(ErrorCode::kInvalidField, "history limit 0", problem);
+      }
+      if (h.version >= kVersionIssueTime &&
+          !DecodeHistoryFilter(p, &m.filter, problem)) {
+        return false;
       }
       *out = m;
       return true;

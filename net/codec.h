@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -35,7 +36,14 @@ struct HelloOk {
 };
 
 struct OpsRequest {
+  OpsRequest() = default;
+  OpsRequest(std::vector<Op> o, uint64_t issued = 0)
+      : ops(std::move(o)), issued_ns(issued) {}
   std::vector<Op> ops;
+  // When the client first issued these ops, ns since the Unix epoch by its
+  // clock; a retry sends the same value. 0: unknown. Carried from version 2
+  // on (version 1 frames drop it); the Client stamps it when it is 0.
+  uint64_t issued_ns = 0;
 };
 struct OpsReply {
   std::vector<OpResult> results;
@@ -49,9 +57,19 @@ struct LookupReply {
   std::vector<AccountInfo> accounts;
 };
 struct HistoryRequest {
+  HistoryRequest() = default;
+  HistoryRequest(uint64_t account, uint32_t before_number, uint32_t limit_max,
+                 HistoryFilter f = {})
+      : account_id(account),
+        before(before_number),
+        limit(limit_max),
+        filter(f) {}
   uint64_t account_id = 0;
   uint32_t before = 0;  // entry numbers below this one; 0: from the newest
   uint32_t limit = 100;
+  // From version 2 on; a version 1 frame cannot carry a filter (the
+  // client refuses to send one there).
+  HistoryFilter filter;
   bool operator==(const HistoryRequest&) const = default;
 };
 struct HistoryReply {
@@ -187,6 +205,10 @@ bool DecodeBody(const FrameHeader& h, std::span<const uint8_t> body,
 // Record-level decoders (the server decodes OPS and LOOKUP bodies straight
 // into an engine Request). `body` holds exactly `count` records.
 void DecodeOps(std::span<const uint8_t> body, std::vector<Op>* out);
+// The whole body of an OPS frame of `version`: the issue time (0 in
+// version 1) and the ops.
+void DecodeOpsBody(uint16_t version, std::span<const uint8_t> body,
+                   std::vector<Op>* ops, uint64_t* issued_ns);
 void DecodeAccountIds(std::span<const uint8_t> body,
                       std::vector<uint64_t>* out);
 

@@ -27,6 +27,14 @@ ABSL_FLAG(uint64_t, hold_timeout_ms, 0, "hold: expiry (0: never)");
 ABSL_FLAG(uint32_t, before, 0,
           "history: entries numbered below this (0: from the newest)");
 ABSL_FLAG(uint32_t, limit, 20, "history: page size");
+ABSL_FLAG(std::string, timestamp_min, "",
+          "history: only entries stamped at or after this (RFC 3339, or ns "
+          "since the Unix epoch)");
+ABSL_FLAG(std::string, timestamp_max, "",
+          "history: only entries stamped at or before this (RFC 3339, or ns "
+          "since the Unix epoch)");
+ABSL_FLAG(std::string, with_reason, "",
+          "history: only entries with this reason code");
 ABSL_FLAG(uint32_t, timeout_ms, 10000, "connect and reply timeout");
 
 int main(int argc, char** argv) {
@@ -50,6 +58,9 @@ int main(int argc, char** argv) {
   o.hold_timeout_ms = absl::GetFlag(FLAGS_hold_timeout_ms);
   o.before = absl::GetFlag(FLAGS_before);
   o.limit = absl::GetFlag(FLAGS_limit);
+  o.timestamp_min = absl::GetFlag(FLAGS_timestamp_min);
+  o.timestamp_max = absl::GetFlag(FLAGS_timestamp_max);
+  o.with_reason = absl::GetFlag(FLAGS_with_reason);
   o.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
   return coffer::net::RunCli(args, o, std::cout, std::cerr);
 }

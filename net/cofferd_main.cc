@@ -1,6 +1,7 @@
 // cofferd: the Coffer ledger server. Parses flags (and an optional config
 // file), starts the engine and the network server, and stops both
 // gracefully on SIGINT or SIGTERM. The server itself is net/server.h.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -82,6 +83,9 @@ ABSL_FLAG(uint32_t, max_body_bytes, 1u << 20,
 ABSL_FLAG(uint32_t, max_ops_per_request, 8192,
           "most operations in one request (and ids in one lookup)");
 ABSL_FLAG(uint32_t, max_history_limit, 1000, "largest history page");
+ABSL_FLAG(uint32_t, protocol_version_min, 1,
+          "oldest protocol version accepted; 2 refuses version 1 clients, "
+          "whose retries carry no issue time (net/PROTOCOL.md)");
 ABSL_FLAG(uint32_t, idle_timeout_ms, 60000,
           "close connections silent this long with nothing in flight, and "
           "those whose replies make no progress this long");
@@ -165,6 +169,7 @@ const std::vector<std::string> kConfigurable = {
     "max_body_bytes",
     "max_ops_per_request",
     "max_history_limit",
+    "protocol_version_min",
     "idle_timeout_ms",
     "frame_read_timeout_ms",
     "submit_retry_ms",
@@ -288,6 +293,8 @@ int main(int argc, char** argv) {
   sc.max_body_bytes = absl::GetFlag(FLAGS_max_body_bytes);
   sc.max_ops_per_request = absl::GetFlag(FLAGS_max_ops_per_request);
   sc.max_history_limit = absl::GetFlag(FLAGS_max_history_limit);
+  sc.protocol_version_min = static_cast<uint16_t>(std::min<uint32_t>(
+      absl::GetFlag(FLAGS_protocol_version_min), UINT16_MAX));
   sc.idle_timeout_ms = absl::GetFlag(FLAGS_idle_timeout_ms);
   sc.frame_read_timeout_ms = absl::GetFlag(FLAGS_frame_read_timeout_ms);
   sc.submit_retry_ms = absl::GetFlag(FLAGS_submit_retry_ms);

@@ -74,12 +74,13 @@ void Connection::HandleHello(const FrameHeader& h,
     return;
   }
   const Hello& hello = std::get<Hello>(m);
-  const uint16_t low = std::max(hello.min_version, kVersionMin);
+  const uint16_t server_min = shared_.config.protocol_version_min;
+  const uint16_t low = std::max(hello.min_version, server_min);
   const uint16_t high = std::min(hello.max_version, kVersionMax);
   if (low > high) {
     Fail(ErrorCode::kUnsupportedVersion, h.request_id,
          absl::StrCat("client speaks versions ", hello.min_version, "..",
-                      hello.max_version, ", server ", kVersionMin, "..",
+                      hello.max_version, ", server ", server_min, "..",
                       kVersionMax));
     return;
   }
@@ -155,8 +156,9 @@ void Connection::HandleEngineRequest(const FrameHeader& h,
       slot = TakeSlot();
       if (kind == MessageKind::kOps) {
         slot->request.kind = RequestKind::kOps;
-        DecodeOps(body, &slot->request.ops);
-        slot->request.issued_ns = 0;  // version 1 does not carry it
+        // Version 1 carries no issue time: issued_ns is 0 (unknown).
+        DecodeOpsBody(version_, body, &slot->request.ops,
+                      &slot->request.issued_ns);
         reply_bytes += uint64_t{h.count} * kOpResultBytes;
       } else {
         slot->request.kind = RequestKind::kLookup;
@@ -185,6 +187,7 @@ void Connection::HandleEngineRequest(const FrameHeader& h,
       slot->request.history_account = q.account_id;
       slot->request.history_before = q.before;
       slot->request.history_limit = q.limit;
+      slot->request.history_filter = q.filter;
       reply_bytes +=
           kHistoryReplyFixedBytes + uint64_t{q.limit} * kHistoryEntryBytes;
       break;
@@ -253,7 +256,9 @@ void Connection::ReleaseSlot(Slot* slot) {
   ShrinkIfLarge(r.currency_totals);
   r.history_account = 0;
   r.history_before = 0;
+  r.history_filter = {};
   r.history_next_before = 0;
+  r.issued_ns = 0;
   r.history_found = false;
   r.digest = {};
   r.seq = 0;

@@ -16,9 +16,11 @@ inline constexpr uint32_t kMagic = 0x52464F43;
 // The frame format of HELLO never changes, so a peer of any version can
 // parse it; HELLO is always written with this header version.
 inline constexpr uint16_t kHelloHeaderVersion = 1;
-// Versions this build speaks.
+// Versions this build speaks. Version 2 adds the issue time of an OPS
+// request and the filters of HISTORY (net/PROTOCOL.md "Versions").
 inline constexpr uint16_t kVersionMin = 1;
-inline constexpr uint16_t kVersionMax = 1;
+inline constexpr uint16_t kVersionMax = 2;
+inline constexpr uint16_t kVersionIssueTime = 2;  // first with the two
 
 inline constexpr size_t kHeaderBytes = 32;
 
@@ -36,7 +38,11 @@ inline constexpr size_t kDiskRecordBytes = 24;
 // Fixed parts of bodies (before their repeated records).
 inline constexpr size_t kHelloFixedBytes = 8;
 inline constexpr size_t kHelloOkBytes = 24;
-inline constexpr size_t kHistoryRequestBytes = 16;
+inline constexpr size_t kHistoryRequestBytes = 16;    // version 1
+inline constexpr size_t kHistoryRequestBytesV2 = 40;  // with filters
+inline constexpr size_t kOpsFixedBytesV2 = 8;         // issued_ns
+// HISTORY (version 2) filter_flags: bit 0, the reason filter is on.
+inline constexpr uint32_t kHistoryFilterReason = 1u << 0;
 inline constexpr size_t kLookupReplyFixedBytes = 8;
 inline constexpr size_t kHistoryReplyFixedBytes = 16;
 inline constexpr size_t kStatsReplyFixedBytes = 160;

@@ -45,6 +45,11 @@ absl::Status ServerConfig::Validate() const {
     return bad("max_ops_per_request", "must be >= 1");
   }
   if (max_history_limit == 0) return bad("max_history_limit", "must be >= 1");
+  if (protocol_version_min < kVersionMin ||
+      protocol_version_min > kVersionMax) {
+    return bad("protocol_version_min",
+               absl::StrCat("must be ", kVersionMin, "..", kVersionMax));
+  }
   if (max_requests_in_flight == 0) {
     return bad("max_requests_in_flight", "must be >= 1");
   }

@@ -42,6 +42,12 @@ struct ServerConfig {
   // Largest history page.
   uint32_t max_history_limit = 1000;
 
+  // The oldest protocol version accepted (1..kVersionMax). 2 refuses
+  // version 1 clients (ERROR unsupported_version), whose requests carry no
+  // issue time: once every client speaks 2, no retry older than the op-id
+  // retention can apply twice (net/PROTOCOL.md "Versions").
+  uint16_t protocol_version_min = 1;
+
   // Per connection: requests decoded but not yet answered. At the bound the
   // server stops reading from the socket until one completes.
   uint32_t max_requests_in_flight = 128;

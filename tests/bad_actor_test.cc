@@ -447,8 +447,9 @@ TEST_F(BadActor, EnormousLengthIsRefusedBeforeItsBody) {
       FrameHeader h;
       h.request_id = 1;
       h.kind = static_cast<uint16_t>(MessageKind::kOps);
-      h.count = kMaxBodyBytes / 64;
-      h.body_bytes = kMaxBodyBytes;
+      // Version 2: the issue time, then as many ops as fit.
+      h.count = (kMaxBodyBytes - kOpsFixedBytesV2) / kOpBytes;
+      h.body_bytes = kOpsFixedBytesV2 + h.count * kOpBytes;
       std::vector<uint8_t> bytes(kHeaderBytes + 100, 0);
       EncodeHeader(h, bytes.data());
       // Stamped before the send: the server's frame timer starts when the

@@ -168,5 +168,45 @@ TEST(HistoryTest, TransferEntriesAndRequestReuse) {
   EXPECT_EQ(r.history[1].kind, EntryKind::kCreate);
 }
 
+// A sparse filter is paged in bounded steps: a page examines at most
+// kHistoryScanEntriesMax entries, so it may come back short, even empty,
+// with a cursor; reading on finds every match exactly once and ends.
+TEST(HistoryTest, ASparseFilterIsReadInBoundedStepsAndMissesNothing) {
+  auto e = MakeEngine(1);
+  ASSERT_EQ(Code(*e, CreateAccount(kAccount)), ResultCode::kOk);
+  constexpr uint32_t kEntries = 2 * kHistoryScanEntriesMax + 100;
+  std::vector<Op> ops;
+  for (uint32_t i = 0; i < kEntries; ++i) {
+    Op op = Credit(kAccount, 1);
+    op.reason = i % 10'000 == 0 ? 9 : 1;  // 4 matches among 32,868
+    ops.push_back(op);
+    if (ops.size() == 4096 || i + 1 == kEntries) {
+      for (const OpResult& r : e->Apply(ops)) ASSERT_TRUE(r.ok());
+      ops.clear();
+    }
+  }
+  HistoryFilter f;
+  f.has_reason = true;
+  f.reason = 9;
+  std::vector<uint32_t> numbers;
+  uint32_t before = 0;
+  int pages = 0;
+  for (; pages < 10; ++pages) {
+    const Request r = HistoryPage(*e, kAccount, before, 100, f);
+    for (const HistoryEntry& h : r.history) {
+      EXPECT_EQ(h.reason, 9u);
+      numbers.push_back(h.number);
+    }
+    before = r.history_next_before;
+    if (before == 0) break;
+  }
+  // Credit i is entry i + 2; 32,869 entries take three bounded pages.
+  EXPECT_EQ(numbers, (std::vector<uint32_t>{30'002, 20'002, 10'002, 2}));
+  EXPECT_EQ(before, 0u);
+  EXPECT_EQ(pages, 2) << "three pages: two cut at the scan bound, one to end";
+  // Unfiltered, a page still holds `limit` entries.
+  EXPECT_EQ(HistoryPage(*e, kAccount, 0, 1000).history.size(), 1000u);
+}
+
 }  // namespace
 }  // namespace coffer::testing

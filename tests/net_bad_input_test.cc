@@ -109,7 +109,7 @@ TEST_F(NetBadInput, BadMagicAfterHandshake) {
 
 TEST_F(NetBadInput, NoCommonVersionInHello) {
   RawConnection c = Open(/*handshake=*/false);
-  ASSERT_TRUE(c.Send(1, Hello{2, 3, ""}).ok());
+  ASSERT_TRUE(c.Send(1, Hello{kVersionMax + 1, kVersionMax + 2, ""}).ok());
   ExpectErrorThenClose(c, ErrorCode::kUnsupportedVersion, 1);
 }
 

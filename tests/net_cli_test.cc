@@ -3,6 +3,7 @@
 // config file that cofferd reads.
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -110,6 +111,44 @@ TEST_F(NetCli, UsageErrors) {
   EXPECT_EQ(Run({"create-account", "1", "99999999999"}), kExitUsage);
   options_.server = "nonsense";
   EXPECT_EQ(Run({"ping"}), kExitUsage);
+}
+
+TEST_F(NetCli, HistoryFiltersByTimeAndReason) {
+  ASSERT_EQ(Run({"create-account", "8", "1"}), kExitOk);
+  options_.reason = 7;
+  ASSERT_EQ(Run({"credit", "8", "11"}), kExitOk);
+  options_.reason = 3;
+  ASSERT_EQ(Run({"credit", "8", "13"}), kExitOk);
+  options_.reason = 0;
+  options_.json = true;
+  options_.with_reason = "7";
+  ASSERT_EQ(Run({"history", "8"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("\"amount\":\"11\""), std::string::npos)
+      << out_.str();
+  EXPECT_EQ(out_.str().find("\"amount\":\"13\""), std::string::npos);
+  // Every entry is from after 2020 and before 2100, in both notations.
+  options_.with_reason.clear();
+  options_.timestamp_min = "2020-01-01T00:00:00Z";
+  options_.timestamp_max = "4102444800000000000";
+  ASSERT_EQ(Run({"history", "8"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("\"kind\":\"create\""), std::string::npos);
+  options_.timestamp_max = "2020-01-01T00:00:00Z";  // nothing that old
+  options_.timestamp_min.clear();
+  ASSERT_EQ(Run({"history", "8"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("\"entries\":[]"), std::string::npos) << out_.str();
+  // Bad filters are usage errors that name the flag.
+  for (const auto& [min, max, reason] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"yesterday", "", ""},
+           {"", "-5", ""},
+           {"2030-01-01T00:00:00Z", "2020-01-01T00:00:00Z", ""},
+           {"", "", "seven"}}) {
+    options_.timestamp_min = min;
+    options_.timestamp_max = max;
+    options_.with_reason = reason;
+    EXPECT_EQ(Run({"history", "8"}), kExitUsage) << min << max << reason;
+    EXPECT_NE(err_.str().find("--"), std::string::npos) << err_.str();
+  }
 }
 
 TEST_F(NetCli, NoServerIsAConnectionError) {

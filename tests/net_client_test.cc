@@ -187,7 +187,7 @@ TEST(NetClient, ServerInfoReportsTheHandshake) {
   auto c = s->Connect();
   ASSERT_TRUE(c.ok());
   const HelloOk info = (*c)->server_info();
-  EXPECT_EQ(info.version, 1);
+  EXPECT_EQ(info.version, kVersionMax);
   EXPECT_EQ(info.shard_count, 2u);
   EXPECT_EQ(info.max_ops_per_request, 8192u);
 }

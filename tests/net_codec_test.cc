@@ -214,11 +214,19 @@ TEST(NetCodec, HeaderLayoutIsLittleEndianAtDocumentedOffsets) {
 TEST(NetCodec, OpRecordMatchesEngineLayout) {
   // The wire record of an Op is the engine struct's own little-endian
   // layout, so a client may also memcpy it on a little-endian host.
+  // Version 2 puts the issue time before the ops.
   const Op op = SampleOp(0);
   std::vector<uint8_t> bytes;
-  EncodeFrame(1, OpsRequest{{op}}, bytes);
+  EncodeFrame(1, OpsRequest{{op}}, bytes, /*version=*/1);
   ASSERT_EQ(bytes.size(), kHeaderBytes + sizeof(Op));
   EXPECT_EQ(std::memcmp(bytes.data() + kHeaderBytes, &op, sizeof(Op)), 0);
+  bytes.clear();
+  EncodeFrame(1, OpsRequest{{op}, 0x0102030405060708}, bytes, /*version=*/2);
+  ASSERT_EQ(bytes.size(), kHeaderBytes + kOpsFixedBytesV2 + sizeof(Op));
+  EXPECT_EQ(wire::Get64(bytes.data() + kHeaderBytes), 0x0102030405060708u);
+  EXPECT_EQ(std::memcmp(bytes.data() + kHeaderBytes + kOpsFixedBytesV2, &op,
+                        sizeof(Op)),
+            0);
   OpResult r{ResultCode::kHoldExpired, kResultFlagDuplicate, 0, -3, 8};
   bytes.clear();
   EncodeFrame(1, OpsReply{{r}}, bytes);
@@ -298,9 +306,71 @@ TEST(NetCodec, FieldRangesAreChecked) {
   long_token.resize(8 + 257, 'x');
   ExpectRefused(Header(MessageKind::kHello, 0), long_token,
                 ErrorCode::kInvalidField);
-  // history: limit 0.
-  ExpectRefused(Header(MessageKind::kHistory, 0), std::vector<uint8_t>(16),
+  // history: limit 0, in both versions.
+  FrameHeader v1 = Header(MessageKind::kHistory, 0);
+  v1.version = 1;
+  ExpectRefused(v1, std::vector<uint8_t>(16), ErrorCode::kInvalidField);
+  ExpectRefused(Header(MessageKind::kHistory, 0), std::vector<uint8_t>(40),
                 ErrorCode::kInvalidField);
+  // history (version 2) filters: a flag bit other than 0, a reason without
+  // its flag, timestamp_min after timestamp_max.
+  auto history = [](uint64_t min, uint64_t max, uint32_t reason,
+                    uint32_t flags) {
+    std::vector<uint8_t> b(40);
+    wire::Put32(b.data() + 12, 10);  // limit
+    wire::Put64(b.data() + 16, min);
+    wire::Put64(b.data() + 24, max);
+    wire::Put32(b.data() + 32, reason);
+    wire::Put32(b.data() + 36, flags);
+    return b;
+  };
+  const FrameHeader v2 = Header(MessageKind::kHistory, 0);
+  ExpectRefused(v2, history(0, 0, 0, 2), ErrorCode::kInvalidField);
+  ExpectRefused(v2, history(0, 0, 7, 0), ErrorCode::kInvalidField);
+  ExpectRefused(v2, history(5, 4, 0, 0), ErrorCode::kInvalidField);
+  // The same fields in range decode.
+  for (const auto& body : {history(5, 5, 7, 1), history(5, 0, 0, 0)}) {
+    FrameHeader h = v2;
+    h.body_bytes = static_cast<uint32_t>(body.size());
+    Message m;
+    Problem problem;
+    ASSERT_TRUE(DecodeBody(h, body, &m, &problem)) << problem.message;
+    EXPECT_EQ(std::get<HistoryRequest>(m).filter.timestamp_min_ns, 5u);
+  }
+}
+
+TEST(NetCodec, EachVersionHasItsOwnLayoutForOpsAndHistory) {
+  const OpsRequest ops{{SampleOp(0), SampleOp(1)}, 1'700'000'000'000'000'000};
+  const HistoryRequest history{42, 17, 50, {100, 200, 7, true}};
+  for (uint16_t version : {1, 2}) {
+    SCOPED_TRACE(version);
+    std::vector<uint8_t> bytes;
+    EncodeFrame(1, ops, bytes, version);
+    EncodeFrame(2, history, bytes, version);
+    std::vector<Message> got;
+    size_t at = 0;
+    while (at < bytes.size()) {
+      const FrameHeader h = DecodeHeader(bytes.data() + at);
+      EXPECT_EQ(h.version, version);
+      Message m;
+      Problem problem;
+      ASSERT_TRUE(DecodeBody(
+          h, std::span(bytes.data() + at + kHeaderBytes, h.body_bytes), &m,
+          &problem))
+          << problem.message;
+      got.push_back(std::move(m));
+      at += kHeaderBytes + h.body_bytes;
+    }
+    ASSERT_EQ(got.size(), 2u);
+    const auto& o = std::get<OpsRequest>(got[0]);
+    EXPECT_EQ(o.ops.size(), 2u);
+    // Version 1 carries neither the issue time nor the filter.
+    EXPECT_EQ(o.issued_ns, version == 1 ? 0 : ops.issued_ns);
+    const auto& h = std::get<HistoryRequest>(got[1]);
+    EXPECT_EQ(h.filter, version == 1 ? HistoryFilter{} : history.filter);
+    EXPECT_EQ(h.account_id, 42u);
+    EXPECT_EQ(h.limit, 50u);
+  }
 }
 
 TEST(NetCodec, UnknownKindIsRefused) {

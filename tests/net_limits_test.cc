@@ -363,7 +363,7 @@ TEST(NetLimits, ActiveConnectionIsNotIdle) {
 
 TEST(NetLimits, FrameAtTheSizeLimitIsAcceptedAndOneByteMoreIsNot) {
   ServerConfig sc;
-  sc.max_body_bytes = 64 * 64;  // exactly 64 ops
+  sc.max_body_bytes = kOpsFixedBytesV2 + 64 * 64;  // exactly 64 ops
   auto s = StartServer(sc);
   ASSERT_TRUE(s->engine->Apply({CreateAccount(1)})[0].ok());
   RawConnection c = Open(*s);

@@ -63,16 +63,16 @@ std::vector<Example> Examples() {
   std::vector<Example> all;
   all.push_back({"hello",
                  1,
-                 Hello{1, 1, "s3cret"},
+                 Hello{1, 2, "s3cret"},
                  {{2, "min_version 1"},
-                  {2, "max_version 1"},
+                  {2, "max_version 2"},
                   {2, "token_bytes 6"},
                   {2, "reserved"},
                   {6, "auth token \"s3cret\""}}});
   all.push_back({"hello_ok",
                  1,
-                 HelloOk{1, 4, 1u << 20, 8192, 128, 1000},
-                 {{2, "version 1"},
+                 HelloOk{2, 4, 1u << 20, 8192, 128, 1000},
+                 {{2, "version 2"},
                   {2, "reserved"},
                   {4, "shard_count 4"},
                   {4, "max_body_bytes 1048576"},
@@ -96,10 +96,16 @@ std::vector<Example> Examples() {
   item.account_id = 2003;
   item.amount = 1;
   item.reason = 7;
-  std::vector<Field> ops_body = OpFields("op[0] ", pay);
+  std::vector<Field> v1_body = OpFields("op[0] ", pay);
   const std::vector<Field> second = OpFields("op[1] ", item);
-  ops_body.insert(ops_body.end(), second.begin(), second.end());
-  all.push_back({"ops", 2, OpsRequest{{pay, item}}, ops_body});
+  v1_body.insert(v1_body.end(), second.begin(), second.end());
+  // Issued 2026-12-01T20:00:00Z.
+  const uint64_t issued_ns = 1'796'155'200'000'000'000;
+  std::vector<Field> ops_body = {{8, "issued_ns " + std::to_string(issued_ns) +
+                                         " (2026-12-01T20:00:00Z)"}};
+  ops_body.insert(ops_body.end(), v1_body.begin(), v1_body.end());
+  all.push_back({"ops", 2, OpsRequest{{pay, item}, issued_ns}, ops_body});
+  all.push_back({"ops_v1", 2, OpsRequest{{pay, item}}, v1_body});
   const OpResult paid{ResultCode::kOk, 0, 0, 380, 41};
   const OpResult credited{ResultCode::kOk, 0, 0, 1, 42};
   std::vector<Field> reply_body = ResultFields("result[0] ", paid);
@@ -137,7 +143,29 @@ std::vector<Example> Examples() {
                  HistoryRequest{2001, 0, 20},
                  {{8, "account_id 2001"},
                   {4, "before 0 (from the newest)"},
-                  {4, "limit 20"}}});
+                  {4, "limit 20"},
+                  {8, "timestamp_min_ns 0 (no bound)"},
+                  {8, "timestamp_max_ns 0 (no bound)"},
+                  {4, "reason 0"},
+                  {4, "filter_flags 0"}}});
+  // The purchases of reason 7 on 2026-12-01 (UTC), newest first.
+  all.push_back(
+      {"history_filtered",
+       8,
+       HistoryRequest{
+           2001,
+           0,
+           20,
+           {1'796'083'200'000'000'000, 1'796'169'599'999'999'999, 7, true}},
+       {{8, "account_id 2001"},
+        {4, "before 0 (from the newest)"},
+        {4, "limit 20"},
+        {8,
+         "timestamp_min_ns 1796083200000000000 "
+         "(2026-12-01T00:00:00Z)"},
+        {8, "timestamp_max_ns 1796169599999999999 (the day's last ns)"},
+        {4, "reason 7"},
+        {4, "filter_flags 1 (reason)"}}});
   all.push_back({"ping", 6, Ping{}, {}});
   // One sample each: every quantile is the exact max.
   std::vector<Field> stages_body;
@@ -316,8 +344,10 @@ TEST(NetProtocolDoc, HexExamplesMatchTheCodec) {
   const auto blocks = DocumentBlocks(ReadDocument());
   for (const Example& e : Examples()) {
     SCOPED_TRACE(e.name);
+    // Examples named *_v1 are frames of protocol version 1.
+    const uint16_t version = e.name.ends_with("_v1") ? 1 : kVersionMax;
     std::vector<uint8_t> bytes;
-    EncodeFrame(e.request_id, e.message, bytes);
+    EncodeFrame(e.request_id, e.message, bytes, version);
     auto it = blocks.find(e.name);
     const bool matches = it != blocks.end() && it->second == bytes;
     EXPECT_TRUE(matches) << "PROTOCOL.md should contain:\n<!-- example: "
@@ -333,7 +363,7 @@ TEST(NetProtocolDoc, HexExamplesMatchTheCodec) {
     Problem problem;
     ASSERT_TRUE(DecodeBody(h, body, &back, &problem)) << problem.message;
     std::vector<uint8_t> again;
-    EncodeFrame(h.request_id, back, again);
+    EncodeFrame(h.request_id, back, again, h.version);
     EXPECT_EQ(again, it->second);
   }
   // No stale examples in the document.

@@ -58,7 +58,7 @@ TEST(NetServer, HandshakeAnnouncesLimits) {
   ASSERT_TRUE(raw.ok()) << raw.status();
   auto ok = raw->Handshake();
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->version, 1);
+  EXPECT_EQ(ok->version, kVersionMax);
   EXPECT_EQ(ok->shard_count, 3u);
   EXPECT_EQ(ok->max_ops_per_request, 100u);
   EXPECT_EQ(ok->max_requests_in_flight, 7u);

@@ -23,14 +23,6 @@ constexpr uint64_t kSecondNs = 1'000'000'000;
 constexpr uint64_t kMinuteNs = 60 * kSecondNs;
 constexpr uint64_t kHourNs = 60 * kMinuteNs;
 
-std::string FreshDir(const std::string& name) {
-  fs::path dir =
-      fs::path(::testing::TempDir()) / (name + "-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
-
 internal::OpIdTable::Record MakeRecord(uint64_t op_id, uint64_t seq) {
   internal::OpIdTable::Record r;
   r.op_id = op_id;
@@ -209,8 +201,9 @@ TEST_F(RetentionTest, RetryAfterTenMinutesAndManyOpsIsADuplicateAcrossRestart) {
 // Beyond the retention (engine/DESIGN.md "Exactly once"): the index drops
 // the id, and a protocol-version-1 request cannot say when it was first
 // sent, so a retry 30 hours later is a new op. This pins that documented
-// limit; a request that carries its first attempt's time will be refused
-// instead (issue 13, not built yet).
+// limit of version 1; a request that carries its first attempt's time is
+// refused instead (AnIssueTimeBoundsEveryRetry below; over the wire in
+// net_version_test.cc).
 TEST_F(RetentionTest, ARetryBeyondTheRetentionIsANewOp) {
   auto e = MakeEngine(1, Config(1));
   ASSERT_EQ(Code(*e, CreateAccount(kPayer)), ResultCode::kOk);

@@ -27,14 +27,6 @@ constexpr uint64_t kAccounts = 200;
 constexpr uint64_t kFunding = 1'000'000;
 constexpr uint64_t kFirstAccount = 1;
 
-std::string FreshDir(const std::string& name) {
-  fs::path dir =
-      fs::path(::testing::TempDir()) / (name + "-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
-
 EngineConfig DurableConfig(const std::string& dir, uint32_t shards) {
   EngineConfig c;
   c.data_dir = dir;

@@ -100,11 +100,7 @@ TEST(ResultCodes, EveryCodeIsTriggered) {
   EngineConfig config;
   config.clock_ns = [&clock] { return clock.now_ns.load(); };
   // A data directory: the issue-time codes need the op-id index.
-  const std::filesystem::path dir =
-      std::filesystem::path(::testing::TempDir()) /
-      ("result-codes-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  config.data_dir = dir.string();
+  config.data_dir = FreshDir("result-codes");
   auto e = MakeEngine(2, config);
   CodeChecker c(*e);
   const std::vector<uint64_t> all = {kA, kB, kGems, kCapped, kHouse, kBig};

@@ -1,9 +1,13 @@
 // Helpers shared by the engine tests: op builders and a test engine.
 #pragma once
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
+#include <string>
 
 #include "engine/engine.h"
 #include "engine/types.h"
@@ -95,6 +99,17 @@ inline Op Linked(Op op) {
   return op;
 }
 
+// An empty directory under the test temp dir, named `name` and this
+// process's id (tests of one binary may run in parallel processes).
+inline std::string FreshDir(const std::string& name) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) /
+      (name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
 // A manual clock for tests of time (hold expiry).
 struct ManualClock {
   std::atomic<uint64_t> now_ns{1'000'000'000};
@@ -146,12 +161,13 @@ inline Op WithCurrency(Op op, uint32_t currency) {
 // One history page of `account`: newest first, numbers < `before` (0: from
 // the newest), at most `limit` entries.
 inline Request HistoryPage(Engine& e, uint64_t account, uint32_t before,
-                           uint32_t limit) {
+                           uint32_t limit, HistoryFilter filter = {}) {
   Request r;
   r.kind = RequestKind::kHistory;
   r.history_account = account;
   r.history_before = before;
   r.history_limit = limit;
+  r.history_filter = filter;
   EXPECT_EQ(e.Execute(r), SubmitResult::kAccepted);
   return r;
 }

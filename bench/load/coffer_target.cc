@@ -238,8 +238,11 @@ class CofferConnection final : public LoadConnection {
     Frame& f = NewFrame(/*last_of_request=*/true, /*raw_balances=*/true);
     f.lookup = false;
     f.count = static_cast<uint32_t>(ops.size());
-    f.bytes.resize(kHeaderBytes + ops.size() * net::kOpBytes);
-    std::memcpy(f.bytes.data() + kHeaderBytes, ops.data(),
+    // Set-up ops carry no issue time (0: unknown) in a version 2 frame.
+    const size_t fixed =
+        version_ >= net::kVersionIssueTime ? net::kOpsFixedBytesV2 : 0;
+    f.bytes.assign(kHeaderBytes + fixed + ops.size() * net::kOpBytes, 0);
+    std::memcpy(f.bytes.data() + kHeaderBytes + fixed, ops.data(),
                 ops.size() * net::kOpBytes);
     FinishFrame(f, MessageKind::kOps);
     Queue(f);
@@ -338,8 +341,20 @@ class CofferConnection final : public LoadConnection {
   void EncodeOps(Frame& f, std::span<const LoadOp> ops) {
     f.lookup = false;
     f.count = static_cast<uint32_t>(ops.size());
-    f.bytes.resize(kHeaderBytes + ops.size() * net::kOpBytes);
+    // Version 2 frames say when they were issued, as a real client's do
+    // (a resend reuses the frame, so it keeps the first time).
+    const size_t fixed =
+        version_ >= net::kVersionIssueTime ? net::kOpsFixedBytesV2 : 0;
+    f.bytes.resize(kHeaderBytes + fixed + ops.size() * net::kOpBytes);
     uint8_t* p = f.bytes.data() + kHeaderBytes;
+    if (fixed != 0) {
+      net::wire::Put64(
+          p, static_cast<uint64_t>(
+                 std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count()));
+      p += fixed;
+    }
     for (const LoadOp& lop : ops) {
       const Op op = ToOp(lop);
       std::memcpy(p, &op, net::kOpBytes);  // Op is the wire layout (LE)
@@ -685,7 +700,8 @@ class CofferTarget final : public LoadTarget,
   uint32_t max_batch_ops() const override {
     return std::min<uint32_t>(
         hello_.max_ops_per_request,
-        static_cast<uint32_t>(hello_.max_body_bytes / net::kOpBytes));
+        static_cast<uint32_t>((hello_.max_body_bytes - net::kOpsFixedBytesV2) /
+                              net::kOpBytes));
   }
 
   uint32_t shard_count() const override { return hello_.shard_count; }

@@ -52,9 +52,10 @@ void Write(const std::string& target, const std::string& name,
                          bytes.size()));
 }
 
-Bytes Frame(uint64_t request_id, const net::Message& m) {
+Bytes Frame(uint64_t request_id, const net::Message& m,
+            uint16_t version = net::kVersionMax) {
   Bytes out;
-  net::EncodeFrame(request_id, m, out);
+  net::EncodeFrame(request_id, m, out, version);
   return out;
 }
 
@@ -107,6 +108,10 @@ void FrameDecoder() {
   lookup_reply.accounts[0].balance = 300;
   Write(t, "lookup_reply", Frame(2, lookup_reply));
   Write(t, "history", Frame(3, net::HistoryRequest{10, 5, 2}));
+  Write(t, "history_filtered",
+        Frame(3, net::HistoryRequest{10, 5, 2, {100, 200, 7, true}}));
+  Write(t, "history_v1", Frame(3, net::HistoryRequest{10, 5, 2}, 1));
+  Write(t, "ops_v1", Frame(1, net::OpsRequest{SampleOps()}, 1));
   net::HistoryReply history_reply;
   history_reply.seq = 7;
   history_reply.found = true;
@@ -155,11 +160,11 @@ void Append(Bytes* out, const Bytes& more) {
 
 void Handshake() {
   const std::string t = "handshake";
-  const net::Hello good{1, 1, "fuzz-token"};
+  const net::Hello good{1, 2, "fuzz-token"};
   Write(t, "hello_good", Frame(0, good));
   Write(t, "hello_wrong_token", Frame(0, net::Hello{1, 1, "fuzz-tokem"}));
   Write(t, "hello_no_token", Frame(0, net::Hello{1, 1, ""}));
-  Write(t, "hello_versions_2_to_9", Frame(0, net::Hello{2, 9, "fuzz-token"}));
+  Write(t, "hello_versions_3_to_9", Frame(0, net::Hello{3, 9, "fuzz-token"}));
   Write(t, "hello_versions_0_to_1", Frame(0, net::Hello{0, 1, "fuzz-token"}));
   Write(t, "ping_before_hello", Frame(1, net::Ping{}));
   Bytes hello = Frame(0, good);
@@ -173,6 +178,12 @@ void Handshake() {
   Append(&session, Frame(5, net::HistoryRequest{10, 0, 10}));
   Append(&session, Frame(6, net::DigestRequest{}));
   Write(t, "session", session);
+  // The same requests in a version 1 session.
+  Bytes v1 = Frame(0, net::Hello{1, 1, "fuzz-token"});
+  Append(&v1, Frame(3, net::OpsRequest{SampleOps()}, 1));
+  Append(&v1, Frame(5, net::HistoryRequest{10, 0, 10}, 1));
+  Append(&v1, Frame(6, net::OpsRequest{SampleOps()}));  // a version 2 frame
+  Write(t, "session_v1", v1);
   Bytes twice = hello;
   Append(&twice, hello);
   Write(t, "hello_twice", twice);
