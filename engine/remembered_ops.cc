@@ -142,9 +142,11 @@ void RememberedOps::Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq,
 
 bool RememberedOps::BatchDue(uint64_t next_seq) const {
   if (ready_seq_ <= queued_seq_) return false;
-  // Enough for a table file, or the ring half full of unwritten records.
+  // Enough for a table file, the ring half full of unwritten records, or a
+  // request waiting for these records' slots.
   return ready_seq_ - queued_seq_ >= batch_target_ ||
-         next_seq - 1 - fed_seq_ >= table_.capacity() / 2;
+         next_seq - 1 - fed_seq_ >= table_.capacity() / 2 ||
+         queued_seq_ < wanted_seq_;
 }
 
 bool RememberedOps::CanFeed(uint64_t durable_seq, uint64_t next_seq) const {

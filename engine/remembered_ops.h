@@ -23,6 +23,7 @@
 // lookup that cannot be answered must never be guessed as "new").
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -83,6 +84,15 @@ class RememberedOps {
   bool HasRoom(uint64_t last_seq) const {
     return index_ == nullptr || last_seq <= fed_seq_ + table_.capacity();
   }
+  // A request waits for HasRoom(last_seq): the records it needs written
+  // are fed next, whether or not they make a batch of the usual size (a
+  // request of more than half the ring would otherwise wait for a batch
+  // that never fills).
+  void WantRoom(uint64_t last_seq) {
+    if (last_seq > table_.capacity()) {
+      wanted_seq_ = std::max(wanted_seq_, last_seq - table_.capacity());
+    }
+  }
   void Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq,
               uint64_t timestamp_ns);
   void SetResult(uint64_t seq, const OpResult& result) {
@@ -115,6 +125,7 @@ class RememberedOps {
   uint64_t fed_seq_ = 0;     // every op up to it is written to the index
   uint64_t queued_seq_ = 0;  // every op up to it is handed to the writer
   uint64_t ready_seq_ = 0;   // every op up to it is done and durable
+  uint64_t wanted_seq_ = 0;  // a held request needs every op up to it fed
   // Records per batch: one table file each, so not too small; a quarter of
   // the ring, so that the writer has room to be behind.
   uint64_t batch_target_ = 1;

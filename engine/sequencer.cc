@@ -71,13 +71,11 @@ bool Sequencer::HaveWork() const {
   }
   if (gate_.HaveWork() || snapshots_.HaveWork()) return true;
   if (remembered_.CanFeed(gate_.durable_seq(), next_seq_)) return true;
-  // Requests waiting while the in-flight bound is reached are not work: a
-  // shard's answer (which rings this bell) is what makes room. So is a
-  // request waiting for op-id ring slots: shards and the log ring the bell
-  // when records become done and durable, which is when they can be fed.
-  if (held_ != nullptr) {
-    return remembered_.HasRoom(next_seq_ + CostOf(*held_) - 1);
-  }
+  // A request held at a bound is work only once it fits: until then what
+  // makes room rings this bell (a shard's answer for the in-flight bounds;
+  // for op-id ring slots, the shards and the log when records become done
+  // and durable, then the index writer when they are written).
+  if (held_ != nullptr) return Fits(CostOf(*held_));
   return requests_in_flight_ < config_.requests_in_flight_max &&
          !wiring_.submit->empty();
 }
@@ -97,6 +95,14 @@ bool Sequencer::DrainDone() {
     }
   }
   return progress;
+}
+
+bool Sequencer::Fits(uint32_t cost) const {
+  // The op-id ring bound: the slots this request's seqs would take must
+  // hold records already in the index (cost >= the seqs it takes).
+  return requests_in_flight_ < config_.requests_in_flight_max &&
+         ops_in_flight_ + cost <= config_.ops_in_flight_max &&
+         remembered_.HasRoom(next_seq_ + cost - 1);
 }
 
 uint32_t Sequencer::CostOf(const Request& r) {
@@ -120,12 +126,11 @@ bool Sequencer::AdmitRequests() {
     Request* r = held_;
     if (r == nullptr && !wiring_.submit->pop(r)) break;
     const uint32_t cost = CostOf(*r);
-    // The op-id ring bound: the slots this request's seqs would take must
-    // hold records already in the index (cost >= the seqs it takes).
-    if (requests_in_flight_ >= config_.requests_in_flight_max ||
-        ops_in_flight_ + cost > config_.ops_in_flight_max ||
-        !remembered_.HasRoom(next_seq_ + cost - 1)) {
+    if (!Fits(cost)) {
       held_ = r;  // wait for room; the submit queue fills up behind it
+      // Whatever the batch size, the records whose slots it needs are
+      // written next.
+      remembered_.WantRoom(next_seq_ + cost - 1);
       break;
     }
     held_ = nullptr;

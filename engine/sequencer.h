@@ -121,6 +121,9 @@ class Sequencer {
  private:
   bool DrainDone();
   bool AdmitRequests();
+  // Whether `r`, which takes `cost` seqs and ops, fits every admission
+  // bound now: requests and ops in flight, and op-id ring room.
+  bool Fits(uint32_t cost) const;
   bool HaveWork() const;
 
   void Sequence(Request* r);

@@ -173,8 +173,8 @@ void SetUpAccounts(const std::string& dir) {
 }
 
 int CyclesFromEnv() {
-  const char* v = std::getenv("COFFER_KILL_CYCLES");
-  return v != nullptr ? std::max(1, std::atoi(v)) : 20;
+  return static_cast<int>(
+      std::max<uint64_t>(1, TestScale("COFFER_KILL_CYCLES", 20, 5)));
 }
 
 TEST(RecoveryTest, KillNineUnderLoadLosesNothingAcknowledged) {

@@ -33,6 +33,7 @@ using coffer::testing::OpenDescriptors;
 using coffer::testing::ResidentBytes;
 
 constexpr uint32_t kSoakSecondsDefault = 60;
+constexpr uint32_t kSoakSecondsSanitized = 20;
 constexpr uint32_t kSoakSecondsMax = 24 * 3600;
 constexpr int kPipelined = 4;       // long-lived connections
 constexpr int kChurners = 4;        // threads opening and closing
@@ -47,12 +48,10 @@ constexpr uint64_t kResidentGrowthFloorBytes = 8 << 20;
 constexpr std::chrono::seconds kProgressEvery{5};
 
 uint32_t SoakSeconds() {
-  const char* env = std::getenv("COFFER_SOAK_SECONDS");
-  uint32_t s = 0;
-  if (env == nullptr || !absl::SimpleAtoi(env, &s) || s == 0) {
-    return kSoakSecondsDefault;
-  }
-  return std::min(s, kSoakSecondsMax);
+  const uint64_t s = coffer::testing::TestScale(
+      "COFFER_SOAK_SECONDS", kSoakSecondsDefault, kSoakSecondsSanitized);
+  if (s == 0) return kSoakSecondsDefault;
+  return static_cast<uint32_t>(std::min<uint64_t>(s, kSoakSecondsMax));
 }
 
 // What the whole run tallies; workers add their part when they stop.

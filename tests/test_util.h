@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -97,6 +98,26 @@ inline Op Release(uint64_t held_account, uint64_t hold_id) {
 inline Op Linked(Op op) {
   op.flags |= kOpFlagLinked;
   return op;
+}
+
+// The ASan and TSan builds run 5-15x slower: long tests run shorter there
+// (the release run is the long one; these look for races, leaks and
+// undefined behaviour). Decided at compile time, so that no test depends
+// on ctest passing it an environment.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
+// The whole number in environment variable `name` if it is set (to run a
+// test longer or shorter by hand), else `release`, or `sanitized` in a
+// sanitizer build.
+inline uint64_t TestScale(const char* name, uint64_t release,
+                          uint64_t sanitized) {
+  const char* v = std::getenv(name);
+  if (v != nullptr && *v != 0) return std::strtoull(v, nullptr, 10);
+  return kSanitizerBuild ? sanitized : release;
 }
 
 // An empty directory under the test temp dir, named `name` and this
