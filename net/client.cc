@@ -90,6 +90,11 @@ struct Client::Impl {
     Message request;
     Done done;
     uint32_t weight = 1;  // its ops, at least 1: what queued_ops_max counts
+    // An ops call that brought its own issue time (an application's retry):
+    // it goes in a frame of its own, since a merged frame carries its
+    // oldest call's time, and an old time would make the fresh calls beside
+    // it answer op_expired.
+    bool alone = false;
   };
 
   explicit Impl(ClientOptions o)
@@ -479,7 +484,7 @@ struct Client::Impl {
 
   // Any thread. Never blocks on the connection: queues the call, and asks
   // the client's thread to pump unless a pump is already due.
-  void Enqueue(Message request, Done done) {
+  void Enqueue(Message request, Done done, bool alone) {
     const auto* ops = std::get_if<OpsRequest>(&request);
     const uint32_t weight = std::max<uint32_t>(
         1, ops == nullptr ? 0 : static_cast<uint32_t>(ops->ops.size()));
@@ -495,7 +500,8 @@ struct Client::Impl {
             "client queue full: ", queued_weight, " ops waiting, at most ",
             options.queued_ops_max, " (queued_ops_max); not sent"));
       } else {
-        queue.push_back(Queued{std::move(request), std::move(done), weight});
+        queue.push_back(
+            Queued{std::move(request), std::move(done), weight, alone});
         queued_weight += weight;
         queued_ops_now.store(queued_weight, std::memory_order_relaxed);
         post = !pump_due;
@@ -533,7 +539,8 @@ struct Client::Impl {
   // the end (the next call's first op would close it).
   static bool Mergeable(const Queued& q, uint32_t frame_ops_max) {
     const auto* r = std::get_if<OpsRequest>(&q.request);
-    return r != nullptr && !r->ops.empty() && r->ops.size() <= frame_ops_max &&
+    return r != nullptr && !q.alone && !r->ops.empty() &&
+           r->ops.size() <= frame_ops_max &&
            (r->ops.back().flags & kOpFlagLinked) == 0;
   }
 
@@ -701,13 +708,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
 
 void Client::Send(Message request, Done done) {
   Impl* impl = impl_.get();
-  if (auto* ops = std::get_if<OpsRequest>(&request);
-      ops && ops->issued_ns == 0) {
+  auto* ops = std::get_if<OpsRequest>(&request);
+  const bool own_issue_time = ops != nullptr && ops->issued_ns != 0;
+  if (ops != nullptr && ops->issued_ns == 0) {
     ops->issued_ns =
         impl->options.clock_ns ? impl->options.clock_ns() : SystemClockNs();
   }
   if (impl->options.coalesce_ops) {
-    impl->Enqueue(std::move(request), std::move(done));
+    impl->Enqueue(std::move(request), std::move(done), own_issue_time);
     return;
   }
   asio::post(impl->io,

@@ -29,7 +29,9 @@
 // caller gets exactly the results of its own ops. Merging never changes
 // what a call means: a call's ops stay contiguous and in order, chains never
 // span two calls (a call whose last op is linked, an open chain, goes
-// alone, as do calls too large for one frame), and the merged frame is kept
+// alone, as do calls too large for one frame and calls that bring their own
+// issue time, a retry's: a merged frame carries its oldest call's issue
+// time), and the merged frame is kept
 // and resent byte for byte like any other (exactly-once, busy retries).
 // Every request, ops or not, leaves in the order it was made; only ops
 // requests merge.

@@ -5,6 +5,8 @@
 // clients keep working, and a server can refuse them.
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -109,6 +111,56 @@ TEST_F(NetVersionTest, ALateRetryIsRefusedNeverAppliedTwice) {
   // What the client stamps itself is now: it applies.
   EXPECT_TRUE(One(c->Apply({Debit(kPlayer, 1)})).ok());
   EXPECT_EQ(Balance(), 899);
+}
+
+// A merged frame carries its oldest call's issue time, so an application's
+// retry that brings an old one goes alone: the fresh calls queued beside it
+// still apply.
+TEST_F(NetVersionTest, ARetryWithItsOwnIssueTimeIsNotMergedWithFreshCalls) {
+  ClientOptions o = server_->client_options();
+  o.clock_ns = [this] { return clock_.now_ns.load(); };
+  o.ops_frames_in_flight_max = 1;  // the calls below queue, then merge
+  auto made = Client::Connect(o);
+  ASSERT_TRUE(made.ok()) << made.status();
+  Client& c = **made;
+  ASSERT_TRUE(One(c.Apply({CreateAccount(kPlayer)})).ok());
+  const uint64_t long_ago = clock_.now_ns.load() - 30 * kHourNs;
+  std::vector<std::future<absl::StatusOr<std::vector<OpResult>>>> calls;
+  auto call = [&](Op op, uint64_t issued_ns) {
+    auto p =
+        std::make_shared<std::promise<absl::StatusOr<std::vector<OpResult>>>>();
+    calls.push_back(p->get_future());
+    c.ApplyAsync(
+        {op},
+        [p](absl::StatusOr<std::vector<OpResult>> r) {
+          p->set_value(std::move(r));
+        },
+        issued_ns);
+  };
+  // A large first frame holds the only slot while the rest queue.
+  std::vector<Op> first(4096, Credit(kPlayer, 1));
+  for (Op& op : first) op.op_id = coffer::testing::NextOpId();
+  auto p =
+      std::make_shared<std::promise<absl::StatusOr<std::vector<OpResult>>>>();
+  auto first_done = p->get_future();
+  c.ApplyAsync(first, [p](absl::StatusOr<std::vector<OpResult>> r) {
+    p->set_value(std::move(r));
+  });
+  const uint64_t framed_before = c.calls_framed() - c.frames_made();
+  call(Credit(kPlayer, 10), 0);
+  call(Credit(kPlayer, 100), long_ago);  // a new op claimed 30 h old
+  call(Credit(kPlayer, 1000), 0);
+  call(Credit(kPlayer, 10000), 0);
+  ASSERT_TRUE(first_done.get().ok());
+  std::vector<ResultCode> codes;
+  for (auto& f : calls) codes.push_back(One(f.get()).code);
+  EXPECT_EQ(codes,
+            (std::vector<ResultCode>{ResultCode::kOk, ResultCode::kOpExpired,
+                                     ResultCode::kOk, ResultCode::kOk}));
+  EXPECT_EQ(Balance(), 4096 + 10 + 1000 + 10000);
+  std::printf("calls merged into shared frames: %llu\n",
+              static_cast<unsigned long long>(c.calls_framed() -
+                                              c.frames_made() - framed_before));
 }
 
 TEST_F(NetVersionTest, VersionOneClientsStillWorkAndCanBeRefused) {
