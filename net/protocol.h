@@ -20,7 +20,8 @@ inline constexpr uint16_t kHelloHeaderVersion = 1;
 // request and the filters of HISTORY (net/PROTOCOL.md "Versions").
 inline constexpr uint16_t kVersionMin = 1;
 inline constexpr uint16_t kVersionMax = 2;
-inline constexpr uint16_t kVersionIssueTime = 2;  // first with the two
+// The first version with OPS issued_ns and HISTORY filters.
+inline constexpr uint16_t kVersionIssueTime = 2;
 
 inline constexpr size_t kHeaderBytes = 32;
 
