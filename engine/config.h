@@ -92,8 +92,17 @@ struct EngineConfig {
   // its write buffers, the index's memory bound.
   uint64_t op_id_index_cache_bytes = uint64_t{64} << 20;
 
-  // History entries kept in memory per shard (about 112 bytes each).
+  // History entries kept in memory per shard (about 104 bytes each).
   uint64_t history_entries_per_shard_max = 1u << 20;
+  // History beyond memory: entries that leave it are kept in a store
+  // (RocksDB, DATA_DIR/history) and HISTORY pages read on from there, to
+  // an account's first entry. Only with a data_dir, and not read_only.
+  // Off: they are dropped from memory (the log and archive still hold
+  // their ops).
+  bool history_store = true;
+  // The store's RocksDB block cache: with its write buffers, its memory
+  // bound.
+  uint64_t history_store_cache_bytes = uint64_t{32} << 20;
 
   // Requests in flight (each takes one slot in every queue it passes).
   uint32_t requests_in_flight_max = 16384;

@@ -28,12 +28,17 @@ namespace coffer {
 struct Engine::Threads {
   // First, so that it outlives every thread that uses it.
   std::unique_ptr<internal::OpIdIndex> op_id_index;
+  std::unique_ptr<internal::HistoryStore> history_store;
   std::unique_ptr<internal::SubmitQueue> submit;
   std::vector<std::unique_ptr<internal::RequestQueue>> to_shard, from_shard;
   // peers[from * n + to]
   std::vector<std::unique_ptr<internal::PeerQueue>> peers;
   std::unique_ptr<internal::Sequencer> sequencer;
   std::vector<std::unique_ptr<internal::Shard>> shards;
+  // After the shards and the sequencer (it rings their bells), so that it
+  // stops first: once their threads are joined, it writes what it was
+  // handed and the store closes after it.
+  std::unique_ptr<internal::HistoryStoreWriter> history_writer;
   std::atomic<bool> sequencer_stop{false};
   std::atomic<bool> shards_stop{false};
   std::thread sequencer_thread;
@@ -126,6 +131,7 @@ Engine::Engine(EngineConfig config)
     sw.to_shard.push_back(t.to_shard[s].get());
     sw.from_shard.push_back(t.from_shard[s].get());
     sw.shard_bells.push_back(&t.shards[s]->bell());
+    sw.shard_counters.push_back(&t.shards[s]->counters());
   }
   if (inline_layout()) sw.inline_shard = t.shards[0].get();
   t.sequencer->Wire(std::move(sw));
@@ -162,10 +168,12 @@ Engine::~Engine() {
   t.sequencer_stop.store(true, std::memory_order_release);
   t.sequencer->bell().RingAlways();
   t.sequencer_thread.join();
-  t.log.reset();  // everything answered is durable; stop the log thread
   t.shards_stop.store(true, std::memory_order_release);
   for (auto& shard : t.shards) shard->bell().RingAlways();
   for (auto& th : t.shard_threads) th.join();
+  // Everything answered is durable; stop the log thread. After the shards:
+  // they read its durable seq to feed the history store.
+  t.log.reset();
 }
 
 SubmitResult Engine::TrySubmit(Request* request) {
@@ -294,6 +302,14 @@ absl::StatusOr<std::vector<DiskAreaUsage>> Engine::MeasureDisk() const {
       return s;
     }
   }
+  if (threads_->history_store != nullptr) {
+    if (absl::Status s =
+            add(DiskArea::kHistoryStore,
+                wal::MeasureFiles(fs, threads_->history_store->dir()));
+        !s.ok()) {
+      return s;
+    }
+  }
   return usage;
 }
 
@@ -354,6 +370,7 @@ absl::Status Engine::Recover() {
     }
   }
   if (absl::Status s = OpenOpIdIndex(); !s.ok()) return s;
+  if (absl::Status s = OpenHistoryStore(); !s.ok()) return s;
   uint64_t last_seq = 0;
   uint64_t last_timestamp_ns = 0;
   if (absl::Status s = LoadSnapshot(&last_seq, &last_timestamp_ns); !s.ok()) {
@@ -501,6 +518,30 @@ absl::Status Engine::OpenOpIdIndex() {
   if (!index.ok()) return index.status();
   threads_->op_id_index = std::move(index).value();
   threads_->sequencer->AttachOpIdIndex(threads_->op_id_index.get());
+  return absl::OkStatus();
+}
+
+absl::Status Engine::OpenHistoryStore() {
+  if (config_.read_only || !config_.history_store) return absl::OkStatus();
+  Threads& t = *threads_;
+  internal::HistoryStoreOptions options;
+  options.dir = config_.data_dir + "/history";
+  options.block_cache_bytes = config_.history_store_cache_bytes;
+  auto store = internal::HistoryStore::Open(options);
+  if (!store.ok()) return store.status();
+  t.history_store = std::move(store).value();
+  // The writer rings the thread each shard runs on.
+  std::vector<internal::Doorbell*> bells;
+  for (const auto& shard : t.shards) {
+    bells.push_back(inline_layout() ? &t.sequencer->bell() : &shard->bell());
+  }
+  t.history_writer = std::make_unique<internal::HistoryStoreWriter>(
+      t.history_store.get(), std::move(bells), &t.sequencer->bell(),
+      config_.on_fatal);
+  for (const auto& shard : t.shards) {
+    shard->AttachHistoryStore(t.history_store.get(), t.history_writer.get(),
+                              &t.sequencer->gate());
+  }
   return absl::OkStatus();
 }
 

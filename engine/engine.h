@@ -104,6 +104,7 @@ class Engine {
   void StartThreads();
   absl::Status Recover();
   absl::Status OpenOpIdIndex();
+  absl::Status OpenHistoryStore();
   absl::Status LoadSnapshot(uint64_t* last_seq, uint64_t* last_timestamp_ns);
   bool WriteSnapshot(uint64_t seq, uint64_t timestamp_ns);
   // Hands a request to the sequencer, waiting while the queue is full;

@@ -42,6 +42,9 @@ void Sequencer::Run() {
         remembered_.Feed(gate_.durable_seq(), next_seq_, last_timestamp_ns_);
     progress |= snapshots_.Step(requests_at_shards_ == 0, next_seq_ - 1,
                                 last_timestamp_ns_);
+    if (wiring_.inline_shard != nullptr) {
+      progress |= wiring_.inline_shard->FeedHistory();
+    }
     if (progress) {
       idle = 0;
       continue;
@@ -56,6 +59,7 @@ void Sequencer::Run() {
       CpuRelax();
       continue;
     }
+    if (held_ != nullptr) NudgeHistoryBacklogs();
     const uint32_t token = bell_.PrepareSleep();
     if (!HaveWork() && !wiring_.stop->load(std::memory_order_acquire)) {
       bell_.Sleep(token);
@@ -65,12 +69,36 @@ void Sequencer::Run() {
   }
 }
 
+bool Sequencer::HistoryHasRoom() const {
+  for (const ShardCounters* c : wiring_.shard_counters) {
+    if (c->history_backlog.load(std::memory_order_relaxed) >=
+        kHistoryBacklogEntriesMax) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Sequencer::NudgeHistoryBacklogs() {
+  if (wiring_.inline_shard != nullptr) return;  // fed by this loop
+  for (size_t s = 0; s < wiring_.shard_counters.size(); ++s) {
+    if (wiring_.shard_counters[s]->history_backlog.load(
+            std::memory_order_relaxed) >= kHistoryBacklogEntriesMax) {
+      wiring_.shard_bells[s]->Ring();
+    }
+  }
+}
+
 bool Sequencer::HaveWork() const {
   for (RequestQueue* q : wiring_.from_shard) {
     if (q->read_available() > 0) return true;
   }
   if (gate_.HaveWork() || snapshots_.HaveWork()) return true;
   if (remembered_.CanFeed(gate_.durable_seq(), next_seq_)) return true;
+  if (wiring_.inline_shard != nullptr &&
+      wiring_.inline_shard->HistoryHaveWork()) {
+    return true;
+  }
   // A request held at a bound is work only once it fits: until then what
   // makes room rings this bell (a shard's answer for the in-flight bounds;
   // for op-id ring slots, the shards and the log when records become done
@@ -102,7 +130,7 @@ bool Sequencer::Fits(uint32_t cost) const {
   // hold records already in the index (cost >= the seqs it takes).
   return requests_in_flight_ < config_.requests_in_flight_max &&
          ops_in_flight_ + cost <= config_.ops_in_flight_max &&
-         remembered_.HasRoom(next_seq_ + cost - 1);
+         remembered_.HasRoom(next_seq_ + cost - 1) && HistoryHasRoom();
 }
 
 uint32_t Sequencer::CostOf(const Request& r) {

@@ -39,6 +39,9 @@ struct SequencerWiring {
   // The inline layout: the one shard, run on the sequencer's thread, and
   // the log synced there too (engine/DESIGN.md "Threads"). Null otherwise.
   Shard* inline_shard = nullptr;
+  // [s]: shard s's counters, for its history backlog (admission waits
+  // while one is at kHistoryBacklogEntriesMax).
+  std::vector<const ShardCounters*> shard_counters;
   const std::atomic<bool>* stop = nullptr;  // finish in-flight work, return
 };
 
@@ -101,6 +104,8 @@ class Sequencer {
   // From now on every ordered transaction goes to the log, and no answer is
   // released before the log is durable up to it. Set once, after recovery
   // and before clients are let in.
+  // Every op with seq <= durable_seq() is durable in the log (any thread).
+  const DurabilityGate& gate() const { return gate_; }
   void AttachLog(LogThread* log) {
     gate_.Attach(log, /*sync_inline=*/wiring_.inline_shard != nullptr);
   }
@@ -124,6 +129,11 @@ class Sequencer {
   // Whether `r`, which takes `cost` seqs and ops, fits every admission
   // bound now: requests and ops in flight, and op-id ring room.
   bool Fits(uint32_t cost) const;
+  // No shard's history backlog is at its bound.
+  bool HistoryHasRoom() const;
+  // Rings the shards whose history backlog holds admission up: the log may
+  // have made more of it durable, so they can hand it over.
+  void NudgeHistoryBacklogs();
   bool HaveWork() const;
 
   void Sequence(Request* r);

@@ -43,6 +43,39 @@ struct DigestHold {
   uint64_t expires_at_ns;
 };
 
+// One history page as it is gathered, newest entry first, from memory and
+// then from the store: the same rules for both.
+class HistoryPage {
+ public:
+  explicit HistoryPage(Request* r) : r_(r) {}
+
+  // Takes the next older entry; false once the page is complete (the
+  // cursor, r->history_next_before, is then set if more may follow).
+  bool Offer(const HistoryEntry& e) {
+    const HistoryFilter& filter = r_->history_filter;
+    // An account's entries are stamped in the order they are numbered (the
+    // engine time of their ops, which grows with seq): none further on is
+    // young enough.
+    if (e.timestamp_ns < filter.timestamp_min_ns) return false;
+    if (filter.Passes(e)) {
+      if (r_->history.size() == r_->history_limit) {
+        r_->history_next_before = r_->history.back().number;
+        return false;
+      }
+      r_->history.push_back(e);
+    }
+    if (++examined_ == kHistoryScanEntriesMax) {
+      r_->history_next_before = e.number;  // a short page; go on below it
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  Request* const r_;
+  uint32_t examined_ = 0;
+};
+
 }  // namespace
 
 Shard::Shard(uint32_t index, uint32_t shard_count, const EngineConfig& config)
@@ -61,6 +94,7 @@ void Shard::Loop() {
     bool progress = DrainPeers();
     progress |= FlushBacklogs();
     progress |= AdmitWork();
+    progress |= FeedHistory();
     if (progress) {
       idle = 0;
       continue;
@@ -91,7 +125,9 @@ bool Shard::HaveWork() const {
   }
   // A request whose admission paused at a digest barrier resumes when the
   // lock queues empty, which only a peer message can cause: no work here.
-  return false;
+  // History entries to let go or hand over: the store's writer rings this
+  // bell after each batch, the sequencer while it waits on the backlog.
+  return HistoryHaveWork();
 }
 
 bool Shard::DrainPeers() {
@@ -505,6 +541,72 @@ void Shard::AppendHistory(AccountState& account, HistoryEntry entry) {
   entry.number = ++account.history_count;
   const uint64_t pos = history_.Append(entry, account.history_head);
   if (pos != 0) account.history_head = pos;
+  counters_.history_backlog.store(history_.backlog(),
+                                  std::memory_order_relaxed);
+}
+
+// --- the history store ----------------------------------------------------
+
+void Shard::AttachHistoryStore(const HistoryStore* store,
+                               HistoryStoreWriter* writer,
+                               const DurabilityGate* gate) {
+  history_store_ = store;
+  history_writer_ = writer;
+  durability_ = gate;
+  history_.KeepUntilStored();
+}
+
+std::unique_ptr<HistoryStoreWriter::Batch> Shard::CutHistoryBatch() const {
+  const uint64_t from = FirstUnhandedPos();
+  const uint64_t end = history_.next_pos();
+  // Only entries that must leave memory (beyond the capacity) are cut; a
+  // batch takes a few more so that batches stay large.
+  if (end - from <= history_.capacity() || history_writer_->full(index_)) {
+    return nullptr;
+  }
+  const uint64_t durable = durability_->durable_seq();
+  const uint64_t last = std::min<uint64_t>(end, from + kHistoryFeedEntriesMax);
+  auto batch = std::make_unique<HistoryStoreWriter::Batch>();
+  for (uint64_t pos = from; pos < last; ++pos) {
+    const HistoryEntry& e = history_.At(pos)->entry;
+    // Never an entry the log could still lose: its op could be replayed
+    // differently, or not at all.
+    if (e.seq > durable) break;
+    batch->entries.push_back(e);
+    batch->last_pos = pos;
+  }
+  if (batch->entries.empty()) return nullptr;
+  return batch;
+}
+
+bool Shard::FeedHistory() {
+  if (history_writer_ == nullptr) return false;
+  bool progress = false;
+  const uint64_t stored = history_writer_->stored_pos(index_);
+  if (stored > history_stored_pos_) {
+    history_stored_pos_ = stored;
+    history_.MarkStored(stored);
+    counters_.history_backlog.store(history_.backlog(),
+                                    std::memory_order_relaxed);
+    progress = true;
+  }
+  if (std::unique_ptr<HistoryStoreWriter::Batch> batch = CutHistoryBatch()) {
+    const uint64_t last_pos = batch->last_pos;
+    if (history_writer_->TryHand(index_, batch)) {
+      history_handed_pos_ = last_pos;
+      progress = true;
+    }
+  }
+  return progress;
+}
+
+bool Shard::HistoryHaveWork() const {
+  if (history_writer_ == nullptr) return false;
+  if (history_writer_->stored_pos(index_) > history_stored_pos_) return true;
+  const uint64_t from = FirstUnhandedPos();
+  return history_.next_pos() - from > history_.capacity() &&
+         !history_writer_->full(index_) &&
+         history_.At(from)->entry.seq <= durability_->durable_seq();
 }
 
 void Shard::Commit(uint64_t seq) {
@@ -714,29 +816,35 @@ void Shard::RunHistory(Request* r, const Txn& x) {
   auto it = accounts_.find(r->history_account);
   r->history_found = it != accounts_.end();
   if (!r->history_found || r->history_limit == 0) return;
-  const uint32_t limit = r->history_limit;
-  const uint32_t before = r->history_before;
-  const HistoryFilter& filter = r->history_filter;
-  uint32_t examined = 0;
-  for (const HistoryRing::Slot* slot = history_.At(it->second.history_head);
-       slot != nullptr; slot = history_.At(slot->prev_pos)) {
-    const HistoryEntry& e = slot->entry;
-    if (before != 0 && e.number >= before) continue;
-    // An account's entries are stamped in the order they are numbered (the
-    // engine time of their ops, which grows with seq): none further on is
-    // young enough.
-    if (e.timestamp_ns < filter.timestamp_min_ns) return;
-    if (filter.Passes(e)) {
-      if (r->history.size() == limit) {
-        r->history_next_before = r->history.back().number;
-        return;
-      }
-      r->history.push_back(e);
+  const AccountState& a = it->second;
+  // Entries numbered below `below` are wanted.
+  const uint32_t below =
+      r->history_before == 0 || r->history_before > a.history_count
+          ? a.history_count + 1
+          : r->history_before;
+  HistoryPage page(r);
+  // The account's entries in memory are its newest, fewer than the ring
+  // holds: one this far below its newest cannot be there.
+  uint32_t lowest = a.history_count + 1;  // lowest number seen in memory
+  if (a.history_count - (below - 1) < history_.size()) {
+    for (const HistoryRing::Slot* slot = history_.At(a.history_head);
+         slot != nullptr; slot = history_.At(slot->prev_pos)) {
+      const HistoryEntry& e = slot->entry;
+      lowest = e.number;
+      if (e.number >= below) continue;
+      if (!page.Offer(e)) return;
     }
-    if (++examined == kHistoryScanEntriesMax) {
-      r->history_next_before = e.number;  // a short page; go on below it
-      return;
-    }
+  }
+  // Every entry not in memory is in the store (engine/history_ring.h).
+  if (history_store_ == nullptr) return;
+  absl::Status s = history_store_->Read(
+      r->history_account, std::min(lowest, below),
+      [&](const HistoryEntry& e) { return page.Offer(e); });
+  if (!s.ok()) {
+    // A page that cannot be read must not be answered as the end of the
+    // history: fail-stop, as for any store error.
+    if (config_.on_fatal) config_.on_fatal(s);
+    COFFER_ASSERT_MSG(false, "the history store could not be read");
   }
 }
 

@@ -12,9 +12,11 @@
 // accounts. engine/DESIGN.md has the full message flow.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <tuple>
 #include <vector>
 
@@ -24,8 +26,11 @@
 #include "engine/account.h"
 #include "engine/config.h"
 #include "engine/doorbell.h"
+#include "engine/durability_gate.h"
 #include "engine/executor.h"
 #include "engine/history_ring.h"
+#include "engine/history_store.h"
+#include "engine/history_store_writer.h"
 #include "engine/lock_manager.h"
 #include "engine/queues.h"
 #include "engine/request.h"
@@ -52,7 +57,18 @@ struct ShardCounters {
   std::atomic<uint64_t> multi_shard_txns{0};
   std::atomic<uint64_t> deferred_txns{0};
   std::atomic<uint64_t> accounts{0};
+  // History entries in memory beyond the ring's capacity, waiting for the
+  // store (HistoryRing::backlog): the sequencer's admission bounds it.
+  std::atomic<uint64_t> history_backlog{0};
 };
+
+// The most history entries a shard keeps beyond its ring's capacity while
+// the store lags (about 27 MB). At it the sequencer admits nothing new;
+// what is in flight may add up to two entries per op (ops_in_flight_max)
+// and its expired holds.
+inline constexpr uint64_t kHistoryBacklogEntriesMax = 1u << 18;
+// Most entries in one batch handed to the store's writer.
+inline constexpr uint32_t kHistoryFeedEntriesMax = 4096;
 
 class Shard {
  public:
@@ -66,6 +82,18 @@ class Shard {
 
   // The worker loop; returns when stop is set and nothing is left to do.
   void Loop();
+
+  // Before anything is restored or the thread starts: entries that leave
+  // memory go to `store` through `writer` (shard lane `index`), once the
+  // log holds them durably (`gate`). Pages read on from `store`.
+  void AttachHistoryStore(const HistoryStore* store, HistoryStoreWriter* writer,
+                          const DurabilityGate* gate);
+  // Lets stored entries leave memory and hands the writer the oldest
+  // entries that must leave next. Returns whether it did anything. On the
+  // shard's thread (the sequencer's in the inline layout).
+  bool FeedHistory();
+  // Whether FeedHistory would do anything now.
+  bool HistoryHaveWork() const;
 
   // Applies r->ops one by one on the calling thread, each as its own
   // transaction with seqs first_seq, first_seq+1, ..., bypassing queues and
@@ -146,6 +174,12 @@ class Shard {
   uint64_t EffectiveHeld(uint64_t account_id, const AccountState& a,
                          uint64_t ts_ns) const;
   void AppendHistory(AccountState& account, HistoryEntry entry);
+  // The batch FeedHistory would hand over now (null if none).
+  std::unique_ptr<HistoryStoreWriter::Batch> CutHistoryBatch() const;
+  // The first ring position not yet handed to the writer.
+  uint64_t FirstUnhandedPos() const {
+    return std::max(history_handed_pos_ + 1, history_.first_pos());
+  }
   void ForgetClosedHolds(uint64_t seq);
 
   const uint32_t index_;
@@ -164,6 +198,12 @@ class Shard {
   // Closed holds in closing order: (hold id, closed_seq).
   std::deque<std::pair<uint64_t, uint64_t>> closed_holds_;
   HistoryRing history_;
+  // The history store (null: none; entries beyond memory are dropped).
+  const HistoryStore* history_store_ = nullptr;
+  HistoryStoreWriter* history_writer_ = nullptr;
+  const DurabilityGate* durability_ = nullptr;
+  uint64_t history_handed_pos_ = 0;  // ring positions handed to the writer
+  uint64_t history_stored_pos_ = 0;  // the writer's last stored_pos seen
 
   // Lock manager and transactions in progress.
   LockManager locks_;

@@ -46,10 +46,11 @@ struct EngineStats {
 // Disk use by area, as DISK_REPLY carries it (net/PROTOCOL.md). The
 // numbers are wire format: never renumber, only append.
 enum class DiskArea : uint16_t {
-  kLog = 1,        // the live log's segments in data_dir
-  kArchive = 2,    // archived segments (wal_archive_dir)
-  kSnapshots = 3,  // snapshot files in data_dir, writes in progress included
-  kOpIdIndex = 4,  // the on-disk op-id index (data_dir/op_ids, RocksDB)
+  kLog = 1,           // the live log's segments in data_dir
+  kArchive = 2,       // archived segments (wal_archive_dir)
+  kSnapshots = 3,     // snapshot files in data_dir, writes in progress included
+  kOpIdIndex = 4,     // the on-disk op-id index (data_dir/op_ids, RocksDB)
+  kHistoryStore = 5,  // history beyond memory (data_dir/history, RocksDB)
 };
 
 struct DiskAreaUsage {

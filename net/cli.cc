@@ -439,6 +439,8 @@ class Runner {
         return "snapshots";
       case DiskArea::kOpIdIndex:
         return "op_id_index";
+      case DiskArea::kHistoryStore:
+        return "history_store";
     }
     return absl::StrCat("area_", static_cast<uint16_t>(area));
   }

@@ -132,7 +132,15 @@ ABSL_FLAG(int64_t, idle_spin_iterations, -1,
           "latency and cost a quarter of the server's CPU; "
           "bench/RESULTS.md), else 2000");
 ABSL_FLAG(uint64_t, history_entries_per_shard_max, 1u << 20,
-          "engine: history entries kept in memory per shard");
+          "engine: history entries kept in memory per shard (about 104 "
+          "bytes each); older ones are read from the history store "
+          "(--history_store)");
+ABSL_FLAG(bool, history_store, true,
+          "engine: keep history entries that leave memory in a store "
+          "(RocksDB, DATA_DIR/history), so HISTORY pages go on to an "
+          "account's first entry. Off: pages end where memory does");
+ABSL_FLAG(uint64_t, history_store_cache_bytes, uint64_t{32} << 20,
+          "engine: the history store's block cache");
 ABSL_FLAG(std::string, inject_fault, "",
           "FOR TESTS ONLY (fail-stop tests): KIND:N makes the Nth log "
           "storage call of that kind fail, counted from start-up, once. "
@@ -182,6 +190,8 @@ const std::vector<std::string> kConfigurable = {
     "op_id_retention_s",
     "op_id_index_cache_bytes",
     "history_entries_per_shard_max",
+    "history_store",
+    "history_store_cache_bytes",
     "idle_spin_iterations",
 };
 
@@ -248,6 +258,9 @@ std::string RecoverySummary(const coffer::Engine& engine) {
     absl::StrAppend(&line, "; op ids remembered in memory only (the last ",
                     c.op_ids_remembered_max, ")");
   }
+  absl::StrAppend(&line, c.history_store
+                             ? "; history kept on disk beyond memory"
+                             : "; history beyond memory dropped");
   return line;
 }
 
@@ -319,6 +332,8 @@ int main(int argc, char** argv) {
   ec.op_id_index_cache_bytes = absl::GetFlag(FLAGS_op_id_index_cache_bytes);
   ec.history_entries_per_shard_max =
       absl::GetFlag(FLAGS_history_entries_per_shard_max);
+  ec.history_store = absl::GetFlag(FLAGS_history_store);
+  ec.history_store_cache_bytes = absl::GetFlag(FLAGS_history_store_cache_bytes);
   if (const int64_t spin = absl::GetFlag(FLAGS_idle_spin_iterations);
       spin == -1) {
     ec.idle_spin_iterations =

@@ -205,7 +205,7 @@ TEST_F(CofferWalTool, HistoryReachesSeqOneThroughTheArchive) {
     // DISK's figures are the files on disk.
     absl::StatusOr<std::vector<DiskAreaUsage>> disk = engine.MeasureDisk();
     ASSERT_TRUE(disk.ok()) << disk.status();
-    ASSERT_EQ(disk->size(), 4u);
+    ASSERT_EQ(disk->size(), 5u);
     uint64_t archived_bytes = 0;
     uint64_t archived_files = 0;
     for (const auto& entry : fs::directory_iterator(archive)) {
@@ -223,6 +223,8 @@ TEST_F(CofferWalTool, HistoryReachesSeqOneThroughTheArchive) {
     EXPECT_EQ((*disk)[3].area, DiskArea::kOpIdIndex);
     EXPECT_GT((*disk)[3].files, 0u);
     EXPECT_GT((*disk)[3].bytes, 0u);
+    EXPECT_EQ((*disk)[4].area, DiskArea::kHistoryStore);
+    EXPECT_GT((*disk)[4].files, 0u) << "RocksDB's files exist from the start";
   }
   ASSERT_TRUE(fs::exists(fs::path(archive) / "wal-00000000000000000001.log"))
       << "the first segment was archived, not deleted";

@@ -1,0 +1,71 @@
+// The history store: every history entry that leaves a shard's memory, on
+// disk in RocksDB (engine/DESIGN.md "History"), so that HISTORY pages go
+// on past memory to an account's first entry.
+//
+// Contract:
+// - Keys: the account id (8 bytes, big-endian), then the entry number's
+//   complement (4 bytes, big-endian): an account's entries sit together,
+//   newest first in key order, so a page is one seek and a forward scan.
+//   Values: the 96-byte HistoryEntry, as snapshots hold it.
+// - Derived from the log. Only entries of ops the log holds durably are
+//   added (the shard checks), and an entry's fields are a function of the
+//   log, so adding one again (after a restart) writes the same bytes.
+// - Add is one synced write batch: durable when it returns. A shard lets an
+//   entry leave memory only after that (engine/history_ring.h).
+// - Errors are returned, never hidden; the engine treats each as fatal.
+//
+// Thread: Add from one thread at a time (the store's writer); Read from any
+// number of threads at once (RocksDB's reads are thread-safe).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/types.h"
+
+namespace rocksdb {
+class DB;
+}  // namespace rocksdb
+
+namespace coffer::internal {
+
+struct HistoryStoreOptions {
+  std::string dir;  // created if missing
+  // RocksDB's block cache (data and index blocks): the store's memory bound
+  // beyond its write buffers.
+  uint64_t block_cache_bytes = uint64_t{32} << 20;
+};
+
+class HistoryStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<HistoryStore>> Open(
+      const HistoryStoreOptions& options);
+  ~HistoryStore();
+  HistoryStore(const HistoryStore&) = delete;
+  HistoryStore& operator=(const HistoryStore&) = delete;
+
+  const std::string& dir() const { return dir_; }
+
+  // Adds (or writes again) `entries`, durably.
+  absl::Status Add(std::span<const HistoryEntry> entries);
+  // Calls fn(entry) for the entries of `account_id` numbered below `below`,
+  // newest first, until fn returns false or none is left.
+  absl::Status Read(uint64_t account_id, uint32_t below,
+                    absl::FunctionRef<bool(const HistoryEntry&)> fn) const;
+
+  static constexpr size_t kKeyBytes = 12;
+  static constexpr size_t kValueBytes = sizeof(HistoryEntry);
+
+ private:
+  HistoryStore() = default;
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::string dir_;
+};
+
+}  // namespace coffer::internal

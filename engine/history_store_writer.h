@@ -1,0 +1,79 @@
+// The history store's writer: one thread that writes the entries shards
+// hand over as they leave memory (engine/history_ring.h), so that the
+// store's synced writes never hold a shard or the sequencer.
+//
+// Contract:
+// - One bounded single-producer queue per shard (kBatchesInFlightMax):
+//   TryHand returns false when that shard's queue is full, and the shard
+//   keeps the entries in memory and tries again later.
+// - stored_pos(shard): every entry of every batch of that shard up to that
+//   ring position is durable in the store (acquire; the store follows the
+//   write).
+// - After each batch the writer rings the shard's bell (it may now let
+//   entries go) and the sequencer's (its admission waits on shard
+//   backlogs).
+// - A store error is fatal (on_fatal, then abort), like a failed log sync.
+// - The destructor writes what was handed over, then stops the thread.
+#pragma once
+
+#include <atomic>
+#include <boost/lockfree/spsc_queue.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "engine/doorbell.h"
+#include "engine/history_store.h"
+
+namespace coffer::internal {
+
+class HistoryStoreWriter {
+ public:
+  struct Batch {
+    std::vector<HistoryEntry> entries;  // in ring order
+    uint64_t last_pos = 0;              // ring position of the last entry
+  };
+  static constexpr size_t kBatchesInFlightMax = 4;
+
+  // `bells[s]`: the doorbell of shard s's thread (the sequencer's in the
+  // inline layout).
+  HistoryStoreWriter(HistoryStore* store, std::vector<Doorbell*> bells,
+                     Doorbell* sequencer_bell,
+                     std::function<void(const absl::Status&)> on_fatal);
+  ~HistoryStoreWriter();
+  HistoryStoreWriter(const HistoryStoreWriter&) = delete;
+  HistoryStoreWriter& operator=(const HistoryStoreWriter&) = delete;
+
+  // Shard `shard`'s thread only: hands `batch` over (taking it) unless the
+  // shard's queue is full.
+  bool TryHand(uint32_t shard, std::unique_ptr<Batch>& batch);
+  bool full(uint32_t shard) const {
+    return lanes_[shard]->queue.write_available() == 0;
+  }
+  uint64_t stored_pos(uint32_t shard) const {
+    return lanes_[shard]->stored_pos.load(std::memory_order_acquire);
+  }
+
+ private:
+  struct Lane {
+    boost::lockfree::spsc_queue<Batch*> queue{kBatchesInFlightMax};
+    std::atomic<uint64_t> stored_pos{0};
+  };
+  void Run();
+  // Writes the oldest batch of lane `s`; false if its queue is empty.
+  bool WriteOne(size_t s);
+
+  HistoryStore* const store_;
+  const std::vector<Doorbell*> bells_;
+  Doorbell* const sequencer_bell_;
+  const std::function<void(const absl::Status&)> on_fatal_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::atomic<bool> stop_{false};
+  Doorbell bell_;  // rung when a batch is handed over or at stop
+  std::thread thread_;
+};
+
+}  // namespace coffer::internal

@@ -1,0 +1,254 @@
+// History beyond memory: the store itself, pages that go on from memory to
+// the store with the same cursor and filters, and an account of millions of
+// entries read from its newest to its first across a restart.
+#include "engine/history_store.h"
+
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "tests/test_util.h"
+
+namespace coffer::testing {
+namespace {
+
+using internal::HistoryStore;
+using internal::HistoryStoreOptions;
+
+HistoryEntry Entry(uint64_t account, uint32_t number) {
+  HistoryEntry e;
+  e.account_id = account;
+  e.number = number;
+  e.seq = number * 10 + account;
+  e.amount = number;
+  e.timestamp_ns = number;
+  return e;
+}
+
+std::vector<uint32_t> ReadNumbers(const HistoryStore& store, uint64_t account,
+                                  uint32_t below, size_t max) {
+  std::vector<uint32_t> numbers;
+  absl::Status s = store.Read(account, below, [&](const HistoryEntry& e) {
+    EXPECT_EQ(e.account_id, account);
+    EXPECT_EQ(e.amount, static_cast<int64_t>(e.number));
+    numbers.push_back(e.number);
+    return numbers.size() < max;
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return numbers;
+}
+
+TEST(HistoryStoreTest, ReadsAnAccountNewestFirstBelowACursor) {
+  HistoryStoreOptions options;
+  options.dir = FreshDir("history_store_unit") + "/store";
+  {
+    auto store = HistoryStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    std::vector<HistoryEntry> batch;
+    // Accounts 6, 7 and 8 interleaved; account 7 has 1..300.
+    for (uint32_t n = 1; n <= 300; ++n) {
+      for (uint64_t a : {6, 7, 8}) {
+        if (a != 7 && n > 5) continue;
+        batch.push_back(Entry(a, n));
+      }
+    }
+    ASSERT_TRUE((*store)->Add(batch).ok());
+    // Written again (after a restart): the same bytes, nothing doubled.
+    ASSERT_TRUE((*store)->Add(std::span(batch).subspan(0, 40)).ok());
+  }
+  auto store = HistoryStore::Open(options);  // reopened: durable
+  ASSERT_TRUE(store.ok()) << store.status();
+  const HistoryStore& s = **store;
+  EXPECT_EQ(ReadNumbers(s, 7, 301, 3), (std::vector<uint32_t>{300, 299, 298}));
+  EXPECT_EQ(ReadNumbers(s, 7, 4, 100), (std::vector<uint32_t>{3, 2, 1}));
+  EXPECT_EQ(ReadNumbers(s, 7, 301, 1000).size(), 300u);
+  EXPECT_EQ(ReadNumbers(s, 7, 1, 100), std::vector<uint32_t>{});
+  EXPECT_EQ(ReadNumbers(s, 8, 100, 100),
+            (std::vector<uint32_t>{5, 4, 3, 2, 1}));
+  EXPECT_EQ(ReadNumbers(s, 9, 100, 100), std::vector<uint32_t>{});
+  // A number beyond any entry's: from the newest.
+  EXPECT_EQ(ReadNumbers(s, 6, UINT32_MAX, 2), (std::vector<uint32_t>{5, 4}));
+}
+
+EngineConfig StoreConfig(const std::string& dir, uint64_t ring_entries) {
+  EngineConfig c;
+  c.data_dir = dir;
+  c.history_entries_per_shard_max = ring_entries;
+  return c;
+}
+
+// Reads every entry of `account`, `limit` per page, and checks what each
+// credit of 1 implies: entry n (n >= 2) is a credit with balance n - 1.
+// Returns the pages read.
+int ReadAllCredits(Engine& e, uint64_t account, uint32_t count,
+                   uint32_t limit) {
+  uint32_t before = 0;
+  uint32_t expected = count;
+  int pages = 0;
+  for (; pages < 1'000'000; ++pages) {
+    const Request r = HistoryPage(e, account, before, limit);
+    EXPECT_TRUE(r.history_found);
+    for (const HistoryEntry& h : r.history) {
+      if (h.number != expected) {
+        ADD_FAILURE() << "entry " << h.number << " where " << expected
+                      << " was expected (page " << pages << ")";
+        return pages;
+      }
+      if (h.number >= 2) {
+        EXPECT_EQ(h.kind, EntryKind::kCredit);
+        EXPECT_EQ(h.balance_after, static_cast<int64_t>(h.number) - 1);
+      } else {
+        EXPECT_EQ(h.kind, EntryKind::kCreate);
+      }
+      --expected;
+    }
+    before = r.history_next_before;
+    if (before == 0) break;
+  }
+  EXPECT_EQ(expected, 0u) << "entries missing below " << expected;
+  return pages + 1;
+}
+
+void Credit1(Engine& e, uint64_t account, uint64_t n) {
+  std::vector<Op> ops;
+  for (uint64_t i = 0; i < n; ++i) {
+    ops.push_back(Credit(account, 1));
+    if (ops.size() == 8192 || i + 1 == n) {
+      for (const OpResult& r : e.Apply(ops)) ASSERT_TRUE(r.ok());
+      ops.clear();
+    }
+  }
+}
+
+// Pages leave memory into the store without a seam: the cursor, the limit
+// and the filters work the same on both sides of it, on both layouts.
+TEST(HistoryStoreTest, PagesGoOnPastMemoryToTheFirstEntry) {
+  for (uint32_t shards : {1u, 2u}) {
+    SCOPED_TRACE(shards);
+    const std::string dir = FreshDir("history_store_pages");
+    auto e = MakeEngine(shards, StoreConfig(dir, 64));
+    ASSERT_EQ(Code(*e, CreateAccount(7)), ResultCode::kOk);
+    ASSERT_EQ(Code(*e, CreateAccount(8)), ResultCode::kOk);
+    std::vector<Op> ops;
+    for (int i = 0; i < 2000; ++i) {
+      Op op = Credit(i % 3 == 0 ? 8 : 7, 1);
+      op.reason = i % 100 == 0 ? 5 : 1;
+      ops.push_back(op);
+    }
+    for (const OpResult& r : e->Apply(ops)) ASSERT_TRUE(r.ok());
+    const uint32_t count7 = Account(*e, 7).history_count;
+    EXPECT_EQ(count7, 1u + 1333);
+    EXPECT_EQ(ReadAllCredits(*e, 7, count7, 100), 14);
+    EXPECT_EQ(ReadAllCredits(*e, 7, count7, 1), static_cast<int>(count7));
+    // A cursor deep in the stored part.
+    const Request deep = HistoryPage(*e, 7, 11, 4);
+    ASSERT_EQ(deep.history.size(), 4u);
+    EXPECT_EQ(deep.history[0].number, 10u);
+    EXPECT_EQ(deep.history_next_before, 7u);
+    // The reason filter across the seam: credits 0, 100, ... of account 8
+    // (i % 3 == 0 and i % 100 == 0: i = 0, 300, ..., 1800).
+    HistoryFilter f;
+    f.has_reason = true;
+    f.reason = 5;
+    std::vector<uint64_t> found;
+    uint32_t before = 0;
+    for (int page = 0; page < 10; ++page) {
+      const Request r = HistoryPage(*e, 8, before, 2, f);
+      for (const HistoryEntry& h : r.history) found.push_back(h.op_id);
+      before = r.history_next_before;
+      if (before == 0) break;
+    }
+    std::vector<uint64_t> expected;
+    for (int i = 1800; i >= 0; i -= 300) expected.push_back(ops[i].op_id);
+    EXPECT_EQ(found, expected);
+    // A time range that starts in the stored part ends there.
+    HistoryFilter t;
+    t.timestamp_min_ns = deep.history[3].timestamp_ns;
+    t.timestamp_max_ns = deep.history[0].timestamp_ns;
+    const Request range = HistoryPage(*e, 7, 0, 100, t);
+    ASSERT_EQ(range.history.size(), 4u);
+    EXPECT_EQ(range.history[0].number, 10u);
+    EXPECT_EQ(range.history_next_before, 0u);
+  }
+}
+
+// Without the store, pages end where memory does (the setting is kept for
+// in-memory use); with it, nothing ends early even with no ring at all.
+TEST(HistoryStoreTest, ARingOfZeroEntriesServesEverythingFromTheStore) {
+  const std::string dir = FreshDir("history_store_zero");
+  auto e = MakeEngine(2, StoreConfig(dir, 0));
+  ASSERT_EQ(Code(*e, CreateAccount(7)), ResultCode::kOk);
+  Credit1(*e, 7, 500);
+  EXPECT_EQ(ReadAllCredits(*e, 7, 501, 64), 8);
+}
+
+// The figure: an account of 5M entries, read page by page from the
+// newest to the first, after a restart (from a snapshot and the log after
+// it) with another shard count.
+TEST(HistoryStoreTest, AnAccountOfMillionsOfEntriesIsReadToItsFirstEntry) {
+  const uint64_t credits =
+      TestScale("COFFER_HISTORY_ENTRIES", 5'000'000, 200'000);
+  const std::string dir = FreshDir("history_store_millions");
+  EngineConfig config = StoreConfig(dir, 1u << 16);
+  config.snapshot_every_log_bytes = 0;  // only the one asked for
+  const auto count = static_cast<uint32_t>(credits + 1);
+  {
+    auto e = MakeEngine(2, config);
+    ASSERT_EQ(Code(*e, CreateAccount(7)), ResultCode::kOk);
+    Credit1(*e, 7, credits);
+    e->RequestSnapshot();
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (e->Stats().snapshots == 0) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+      ASSERT_EQ(e->Stats().snapshot_failures, 0u);
+      std::this_thread::yield();
+    }
+    Credit1(*e, 7, 1000);  // and some after it, in the log
+  }
+  {
+    auto e = MakeEngine(1, config);
+    EXPECT_TRUE(e->recovery().from_snapshot);
+    EXPECT_EQ(ReadAllCredits(*e, 7, count + 1000, 8192),
+              static_cast<int>((count + 1000 + 8191) / 8192));
+    // Disk use is visible: the store holds most of the entries.
+    auto disk = e->MeasureDisk();
+    ASSERT_TRUE(disk.ok()) << disk.status();
+    uint64_t store_bytes = 0;
+    for (const DiskAreaUsage& a : *disk) {
+      if (a.area == DiskArea::kHistoryStore) store_bytes = a.bytes;
+    }
+    EXPECT_GT(store_bytes, 0u);
+  }
+}
+
+// A restart without a snapshot replays the whole log: its entries leave the
+// (small) ring again and are written to the store a second time, with the
+// same bytes. Every entry is still read once, in order.
+TEST(HistoryStoreTest, AReplayedLogWritesTheSameEntriesAgain) {
+  const uint64_t credits =
+      TestScale("COFFER_HISTORY_REPLAY_ENTRIES", 100'000, 20'000);
+  const std::string dir = FreshDir("history_store_replay");
+  EngineConfig config = StoreConfig(dir, 1000);
+  config.snapshot_every_log_bytes = 0;
+  const auto count = static_cast<uint32_t>(credits + 1);
+  {
+    auto e = MakeEngine(2, config);
+    ASSERT_EQ(Code(*e, CreateAccount(7)), ResultCode::kOk);
+    Credit1(*e, 7, credits);
+    EXPECT_EQ(ReadAllCredits(*e, 7, count, 1000),
+              static_cast<int>((count + 999) / 1000));
+  }
+  auto e = MakeEngine(1, config);
+  EXPECT_FALSE(e->recovery().from_snapshot);
+  EXPECT_EQ(e->recovery().log_ops, count);
+  EXPECT_EQ(ReadAllCredits(*e, 7, count, 1000),
+            static_cast<int>((count + 999) / 1000));
+  Credit1(*e, 7, 10);
+  EXPECT_EQ(ReadAllCredits(*e, 7, count + 10, 4096),
+            static_cast<int>((count + 10 + 4095) / 4096));
+}
+
+}  // namespace
+}  // namespace coffer::testing
