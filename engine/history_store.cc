@@ -1,18 +1,22 @@
 #include "engine/history_store.h"
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/perf_level.h"
+#include "rocksdb/sst_file_writer.h"
 #include "rocksdb/table.h"
-#include "rocksdb/write_batch.h"
 
 namespace coffer::internal {
 namespace {
 
 static_assert(HistoryStore::kValueBytes == 96);
+// Table files are written under this prefix, then moved into RocksDB.
+constexpr char kIngestPrefix[] = "ingest-";
 
 void PutBigEndian(char* p, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) {
@@ -43,14 +47,30 @@ absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(
     const HistoryStoreOptions& options) {
   std::unique_ptr<HistoryStore> store(new HistoryStore());
   store->dir_ = options.dir;
+  // A crash between writing a table file and ingesting it leaves the file:
+  // its entries are in memory again after recovery, and written again.
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(options.dir, ec)) {
+    if (entry.path().filename().string().starts_with(kIngestPrefix)) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
   rocksdb::BlockBasedTableOptions table;
   table.block_cache =
       rocksdb::NewLRUCache(options.block_cache_bytes, /*num_shard_bits=*/2);
   table.cache_index_and_filter_blocks = true;
-  rocksdb::Options db_options;
+  store->options_ = std::make_unique<rocksdb::Options>();
+  rocksdb::Options& db_options = *store->options_;
   db_options.create_if_missing = true;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db_options.max_background_jobs = 2;
+  // Every table file of an account-major store overlaps the others (each
+  // holds the newest entries of many accounts): universal compaction merges
+  // them with less rewriting than levels would. Measured with
+  // history_store_bench, 1M entries: a full compaction took 1.7 s instead of
+  // 7.7 s, with the same reads after it (bench/RESULTS.md).
+  db_options.compaction_style = rocksdb::kCompactionStyleUniversal;
   // Entries repeat an account id and carry small numbers: LZ4 if this
   // RocksDB has it, else none (Snappy is the default and may be missing).
   db_options.compression = rocksdb::kLZ4Compression;
@@ -73,18 +93,48 @@ absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(
 absl::Status HistoryStore::Add(std::span<const HistoryEntry> entries) {
   if (entries.empty()) return absl::OkStatus();
   rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
-  rocksdb::WriteBatch batch(entries.size() * (kKeyBytes + kValueBytes + 8));
+  // A table file is written in key order: by account, newest first.
+  sorted_.clear();
+  for (const HistoryEntry& e : entries) sorted_.push_back(&e);
+  std::sort(sorted_.begin(), sorted_.end(),
+            [](const HistoryEntry* a, const HistoryEntry* b) {
+              return a->account_id != b->account_id
+                         ? a->account_id < b->account_id
+                         : a->number > b->number;
+            });
+  const std::string file =
+      absl::StrCat(dir_, "/", kIngestPrefix, ++files_written_, ".sst");
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), *options_);
+  rocksdb::Status s = writer.Open(file);
   char key[kKeyBytes];
-  for (const HistoryEntry& e : entries) {
+  for (size_t i = 0; s.ok() && i < sorted_.size(); ++i) {
+    const HistoryEntry& e = *sorted_[i];
+    if (i > 0 && e.account_id == sorted_[i - 1]->account_id &&
+        e.number == sorted_[i - 1]->number) {
+      return absl::InternalError(
+          absl::StrCat("history store: entry ", e.number, " of account ",
+                       e.account_id, " twice in one batch"));
+    }
     EncodeKey(e.account_id, e.number, key);
-    rocksdb::Status s = batch.Put(
+    s = writer.Put(
         rocksdb::Slice(key, kKeyBytes),
         rocksdb::Slice(reinterpret_cast<const char*>(&e), kValueBytes));
-    if (!s.ok()) return FromRocks(s, "batching");
   }
-  rocksdb::WriteOptions write;
-  write.sync = true;
-  return FromRocks(db_->Write(write, &batch), "writing");
+  if (s.ok()) s = writer.Finish();
+  if (absl::Status st = FromRocks(s, absl::StrCat("writing ", file));
+      !st.ok()) {
+    return st;
+  }
+  // Synced and recorded in the MANIFEST (synced) before it returns.
+  rocksdb::IngestExternalFileOptions ingest;
+  ingest.move_files = true;
+  return FromRocks(db_->IngestExternalFile({file}, ingest), "ingesting");
+}
+
+absl::Status HistoryStore::CompactAll() {
+  return FromRocks(
+      db_->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr),
+      "compacting");
 }
 
 absl::Status HistoryStore::Read(

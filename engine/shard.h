@@ -68,7 +68,7 @@ struct ShardCounters {
 // and its expired holds.
 inline constexpr uint64_t kHistoryBacklogEntriesMax = 1u << 18;
 // Most entries in one batch handed to the store's writer.
-inline constexpr uint32_t kHistoryFeedEntriesMax = 4096;
+inline constexpr uint32_t kHistoryFeedEntriesMax = 16384;
 
 class Shard {
  public:
