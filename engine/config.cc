@@ -59,6 +59,10 @@ absl::Status EngineConfig::Validate() const {
     return absl::InvalidArgumentError(
         "requests_in_flight_max must be in [1, 1048576]");
   }
+  if (history_backlog_entries_max == 0) {
+    return absl::InvalidArgumentError(
+        "history_backlog_entries_max must be >= 1");
+  }
   if (peer_queue_capacity < 2) {
     return absl::InvalidArgumentError("peer_queue_capacity must be >= 2");
   }

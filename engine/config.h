@@ -100,6 +100,12 @@ struct EngineConfig {
   // Off: they are dropped from memory (the log and archive still hold
   // their ops).
   bool history_store = true;
+  // The most history entries a shard keeps in memory beyond
+  // history_entries_per_shard_max while the store lags (about 104 bytes
+  // each). At it the sequencer admits nothing new until the store catches
+  // up; what is already in flight may add two entries per op and its
+  // expired holds. At least 1.
+  uint64_t history_backlog_entries_max = 1u << 18;
   // The store's RocksDB block cache: with its write buffers, its memory
   // bound.
   uint64_t history_store_cache_bytes = uint64_t{32} << 20;

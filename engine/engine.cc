@@ -132,6 +132,7 @@ Engine::Engine(EngineConfig config)
     sw.from_shard.push_back(t.from_shard[s].get());
     sw.shard_bells.push_back(&t.shards[s]->bell());
     sw.shard_counters.push_back(&t.shards[s]->counters());
+    sw.feed_pauses.push_back(&t.shards[s]->history_feed_pause());
   }
   if (inline_layout()) sw.inline_shard = t.shards[0].get();
   t.sequencer->Wire(std::move(sw));
@@ -536,8 +537,7 @@ absl::Status Engine::OpenHistoryStore() {
     bells.push_back(inline_layout() ? &t.sequencer->bell() : &shard->bell());
   }
   t.history_writer = std::make_unique<internal::HistoryStoreWriter>(
-      t.history_store.get(), std::move(bells), &t.sequencer->bell(),
-      config_.on_fatal);
+      t.history_store.get(), std::move(bells), config_.on_fatal);
   for (const auto& shard : t.shards) {
     shard->AttachHistoryStore(t.history_store.get(), t.history_writer.get(),
                               &t.sequencer->gate());

@@ -111,9 +111,9 @@ absl::Status HistoryStore::Add(std::span<const HistoryEntry> entries) {
     const HistoryEntry& e = *sorted_[i];
     if (i > 0 && e.account_id == sorted_[i - 1]->account_id &&
         e.number == sorted_[i - 1]->number) {
-      return absl::InternalError(
-          absl::StrCat("history store: entry ", e.number, " of account ",
-                       e.account_id, " twice in one batch"));
+      return absl::InternalError(absl::StrCat("history store: entry ", e.number,
+                                              " of account ", e.account_id,
+                                              " twice in one batch"));
     }
     EncodeKey(e.account_id, e.number, key);
     s = writer.Put(

@@ -76,7 +76,7 @@ class HistoryStore {
   std::unique_ptr<rocksdb::Options> options_;  // also for the table files
   std::unique_ptr<rocksdb::DB> db_;
   std::string dir_;
-  uint64_t files_written_ = 0;  // names the next table file
+  uint64_t files_written_ = 0;               // names the next table file
   std::vector<const HistoryEntry*> sorted_;  // Add's, reused
 };
 

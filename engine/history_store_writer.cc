@@ -9,12 +9,9 @@
 namespace coffer::internal {
 
 HistoryStoreWriter::HistoryStoreWriter(
-    HistoryStore* store, std::vector<Doorbell*> bells, Doorbell* sequencer_bell,
+    HistoryStore* store, std::vector<Doorbell*> bells,
     std::function<void(const absl::Status&)> on_fatal)
-    : store_(store),
-      bells_(std::move(bells)),
-      sequencer_bell_(sequencer_bell),
-      on_fatal_(std::move(on_fatal)) {
+    : store_(store), bells_(std::move(bells)), on_fatal_(std::move(on_fatal)) {
   for (size_t s = 0; s < bells_.size(); ++s) {
     lanes_.push_back(std::make_unique<Lane>());
   }
@@ -50,7 +47,6 @@ bool HistoryStoreWriter::WriteOne(size_t s) {
   }
   lanes_[s]->stored_pos.store(batch->last_pos, std::memory_order_release);
   bells_[s]->Ring();
-  sequencer_bell_->Ring();
   return true;
 }
 

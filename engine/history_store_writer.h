@@ -9,8 +9,8 @@
 // - stored_pos(shard): every entry of every batch of that shard up to that
 //   ring position is durable in the store (acquire; the store follows the
 //   write).
-// - After each batch the writer rings the shard's bell (it may now let
-//   entries go) and the sequencer's (its admission waits on shard
+// - After each batch the writer rings the shard's bell: it may now let
+//   entries go (and rings the sequencer, whose admission waits on shard
 //   backlogs).
 // - A store error is fatal (on_fatal, then abort), like a failed log sync.
 // - The destructor writes what was handed over, then stops the thread.
@@ -41,7 +41,6 @@ class HistoryStoreWriter {
   // `bells[s]`: the doorbell of shard s's thread (the sequencer's in the
   // inline layout).
   HistoryStoreWriter(HistoryStore* store, std::vector<Doorbell*> bells,
-                     Doorbell* sequencer_bell,
                      std::function<void(const absl::Status&)> on_fatal);
   ~HistoryStoreWriter();
   HistoryStoreWriter(const HistoryStoreWriter&) = delete;
@@ -68,7 +67,6 @@ class HistoryStoreWriter {
 
   HistoryStore* const store_;
   const std::vector<Doorbell*> bells_;
-  Doorbell* const sequencer_bell_;
   const std::function<void(const absl::Status&)> on_fatal_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::atomic<bool> stop_{false};

@@ -40,8 +40,7 @@ void Sequencer::Run() {
     progress |= gate_.Release([this](Request* r) { Complete(r); });
     progress |=
         remembered_.Feed(gate_.durable_seq(), next_seq_, last_timestamp_ns_);
-    progress |= snapshots_.Step(requests_at_shards_ == 0, next_seq_ - 1,
-                                last_timestamp_ns_);
+    progress |= StepSnapshots();
     if (wiring_.inline_shard != nullptr) {
       progress |= wiring_.inline_shard->FeedHistory();
     }
@@ -69,10 +68,26 @@ void Sequencer::Run() {
   }
 }
 
+bool Sequencer::StepSnapshots() {
+  const bool fork_due = snapshots_.draining() && requests_at_shards_ == 0;
+  // The shards are idle, but their history feeding may still change the
+  // ring: hold it still across the fork.
+  if (fork_due) {
+    for (HistoryFeedPause* p : wiring_.feed_pauses) p->Pause();
+  }
+  const bool progress = snapshots_.Step(requests_at_shards_ == 0, next_seq_ - 1,
+                                        last_timestamp_ns_);
+  if (fork_due) {
+    for (HistoryFeedPause* p : wiring_.feed_pauses) p->Resume();
+    for (Doorbell* bell : wiring_.shard_bells) bell->Ring();
+  }
+  return progress;
+}
+
 bool Sequencer::HistoryHasRoom() const {
   for (const ShardCounters* c : wiring_.shard_counters) {
     if (c->history_backlog.load(std::memory_order_relaxed) >=
-        kHistoryBacklogEntriesMax) {
+        config_.history_backlog_entries_max) {
       return false;
     }
   }
@@ -83,7 +98,7 @@ void Sequencer::NudgeHistoryBacklogs() {
   if (wiring_.inline_shard != nullptr) return;  // fed by this loop
   for (size_t s = 0; s < wiring_.shard_counters.size(); ++s) {
     if (wiring_.shard_counters[s]->history_backlog.load(
-            std::memory_order_relaxed) >= kHistoryBacklogEntriesMax) {
+            std::memory_order_relaxed) >= config_.history_backlog_entries_max) {
       wiring_.shard_bells[s]->Ring();
     }
   }

@@ -40,8 +40,10 @@ struct SequencerWiring {
   // the log synced there too (engine/DESIGN.md "Threads"). Null otherwise.
   Shard* inline_shard = nullptr;
   // [s]: shard s's counters, for its history backlog (admission waits
-  // while one is at kHistoryBacklogEntriesMax).
+  // while one is at history_backlog_entries_max).
   std::vector<const ShardCounters*> shard_counters;
+  // [s]: shard s's history feeding, held still while a snapshot forks.
+  std::vector<HistoryFeedPause*> feed_pauses;
   const std::atomic<bool>* stop = nullptr;  // finish in-flight work, return
 };
 
@@ -129,6 +131,8 @@ class Sequencer {
   // Whether `r`, which takes `cost` seqs and ops, fits every admission
   // bound now: requests and ops in flight, and op-id ring room.
   bool Fits(uint32_t cost) const;
+  // Steps the snapshot scheduler; a fork holds history feeding still.
+  bool StepSnapshots();
   // No shard's history backlog is at its bound.
   bool HistoryHasRoom() const;
   // Rings the shards whose history backlog holds admission up: the log may

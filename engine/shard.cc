@@ -579,8 +579,10 @@ std::unique_ptr<HistoryStoreWriter::Batch> Shard::CutHistoryBatch() const {
   return batch;
 }
 
+void HistoryFeedPause::CpuRelaxForPause() { CpuRelax(); }
+
 bool Shard::FeedHistory() {
-  if (history_writer_ == nullptr) return false;
+  if (history_writer_ == nullptr || !feed_pause_.Enter()) return false;
   bool progress = false;
   const uint64_t stored = history_writer_->stored_pos(index_);
   if (stored > history_stored_pos_) {
@@ -588,6 +590,10 @@ bool Shard::FeedHistory() {
     history_.MarkStored(stored);
     counters_.history_backlog.store(history_.backlog(),
                                     std::memory_order_relaxed);
+    // The backlog shrank: admission may wait on it. Rung from here, after
+    // the store, not by the writer: a sequencer woken before this point
+    // would see the old backlog and sleep again.
+    wiring_.sequencer_bell->Ring();
     progress = true;
   }
   if (std::unique_ptr<HistoryStoreWriter::Batch> batch = CutHistoryBatch()) {
@@ -597,11 +603,12 @@ bool Shard::FeedHistory() {
       progress = true;
     }
   }
+  feed_pause_.Exit();
   return progress;
 }
 
 bool Shard::HistoryHaveWork() const {
-  if (history_writer_ == nullptr) return false;
+  if (history_writer_ == nullptr || feed_pause_.paused()) return false;
   if (history_writer_->stored_pos(index_) > history_stored_pos_) return true;
   const uint64_t from = FirstUnhandedPos();
   return history_.next_pos() - from > history_.capacity() &&

@@ -58,15 +58,42 @@ struct ShardCounters {
   std::atomic<uint64_t> deferred_txns{0};
   std::atomic<uint64_t> accounts{0};
   // History entries in memory beyond the ring's capacity, waiting for the
-  // store (HistoryRing::backlog): the sequencer's admission bounds it.
+  // store (HistoryRing::backlog): the sequencer's admission bounds it
+  // (EngineConfig::history_backlog_entries_max).
   std::atomic<uint64_t> history_backlog{0};
 };
 
-// The most history entries a shard keeps beyond its ring's capacity while
-// the store lags (about 27 MB). At it the sequencer admits nothing new;
-// what is in flight may add up to two entries per op (ops_in_flight_max)
-// and its expired holds.
-inline constexpr uint64_t kHistoryBacklogEntriesMax = 1u << 18;
+// Holds a shard's history feeding still while a snapshot forks: feeding
+// changes the ring (entries leave it once stored) even while the shard has
+// no request, and the forked child must see the ring whole. Dekker-style:
+// the shard marks itself feeding, then checks for a pause; the sequencer
+// pauses, then waits until the shard is not feeding (both seq_cst), so
+// either the shard sees the pause or the sequencer sees it feeding.
+class HistoryFeedPause {
+ public:
+  // The shard's thread: false if paused (do not feed); else call Exit after.
+  bool Enter() {
+    feeding_.store(true, std::memory_order_seq_cst);
+    if (!paused_.load(std::memory_order_seq_cst)) return true;
+    feeding_.store(false, std::memory_order_release);
+    return false;
+  }
+  void Exit() { feeding_.store(false, std::memory_order_release); }
+  bool paused() const { return paused_.load(std::memory_order_acquire); }
+
+  // The sequencer's thread: returns once no feeding runs or can start.
+  void Pause() {
+    paused_.store(true, std::memory_order_seq_cst);
+    while (feeding_.load(std::memory_order_seq_cst)) CpuRelaxForPause();
+  }
+  void Resume() { paused_.store(false, std::memory_order_release); }
+
+ private:
+  static void CpuRelaxForPause();
+  std::atomic<bool> paused_{false};
+  std::atomic<bool> feeding_{false};
+};
+
 // Most entries in one batch handed to the store's writer.
 inline constexpr uint32_t kHistoryFeedEntriesMax = 16384;
 
@@ -94,6 +121,8 @@ class Shard {
   bool FeedHistory();
   // Whether FeedHistory would do anything now.
   bool HistoryHaveWork() const;
+  // Paused by the sequencer while a snapshot forks (any thread).
+  HistoryFeedPause& history_feed_pause() { return feed_pause_; }
 
   // Applies r->ops one by one on the calling thread, each as its own
   // transaction with seqs first_seq, first_seq+1, ..., bypassing queues and
@@ -204,6 +233,7 @@ class Shard {
   const DurabilityGate* durability_ = nullptr;
   uint64_t history_handed_pos_ = 0;  // ring positions handed to the writer
   uint64_t history_stored_pos_ = 0;  // the writer's last stored_pos seen
+  HistoryFeedPause feed_pause_;
 
   // Lock manager and transactions in progress.
   LockManager locks_;
