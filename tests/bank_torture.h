@@ -585,19 +585,24 @@ inline void ExpectLedgerMatches(net::Client& client,
   EXPECT_EQ(digest->totals.size(), want_total.size());
 }
 
-// Every history entry of every account: no op id twice on one account, and
-// as many entries as the account's history count.
+// Every history entry of every account, from memory and the history
+// store: no op id twice on one account, and every entry number from the
+// account's history count down to 1, once each.
 inline void ExpectNoOpAppliedTwice(net::Client& client,
                                    const std::vector<BankAccount>& accounts) {
   for (const BankAccount& b : accounts) {
+    absl::StatusOr<net::LookupReply> a = client.Lookup({b.id});
+    ASSERT_TRUE(a.ok()) << a.status();
     absl::flat_hash_set<uint64_t> seen;
     uint32_t before = 0;
     uint64_t entries = 0;
+    uint32_t number = a->accounts[0].history_count;
     for (int page = 0; page < 100'000; ++page) {
       absl::StatusOr<net::HistoryReply> h = client.History(b.id, before, 1000);
       ASSERT_TRUE(h.ok()) << h.status();
       for (const HistoryEntry& e : h->entries) {
         ++entries;
+        ASSERT_EQ(e.number, number--) << "account " << b.id;
         ASSERT_TRUE(seen.insert(e.op_id).second)
             << "op " << e.op_id << " appears twice in the history of account "
             << b.id;
@@ -605,8 +610,6 @@ inline void ExpectNoOpAppliedTwice(net::Client& client,
       if (h->next_before == 0) break;
       before = h->next_before;
     }
-    absl::StatusOr<net::LookupReply> a = client.Lookup({b.id});
-    ASSERT_TRUE(a.ok()) << a.status();
     EXPECT_EQ(entries, a->accounts[0].history_count) << "account " << b.id;
   }
 }

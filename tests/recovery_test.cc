@@ -35,11 +35,14 @@ EngineConfig DurableConfig(const std::string& dir, uint32_t shards) {
   c.snapshot_every_log_bytes = 256 << 10;  // snapshots happen during the test
   c.idle_spin_iterations = 64;
   // These tests fork children that run engines; RocksDB's background
-  // threads (the op-id index) outlive every engine in a process, and TSan
-  // cannot follow a fork of a multi-threaded process. The index has its own
-  // tests (op_id_retention_test) and is killed with -9 in torture_test,
-  // where the server is a process of its own.
+  // threads (the op-id index, the history store) outlive every engine in a
+  // process, and TSan cannot follow a fork of a multi-threaded process (its
+  // children stopped with "dup thread with used id"). The index and the
+  // store have their own tests (op_id_retention_test, history_store_test)
+  // and are killed with -9 in torture_test, where the server is a process
+  // of its own.
   c.op_id_index = false;
+  c.history_store = false;
   return c;
 }
 

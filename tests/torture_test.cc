@@ -83,7 +83,10 @@ std::vector<std::string> Flags(const TortureSetup& t, uint32_t shards) {
       absl::StrCat("--snapshot_every_log_bytes=", t.snapshot_every_log_bytes),
       // A small memory window: most of the checker's retries of earlier
       // cycles' ops are answered from the on-disk op-id index.
-      "--op_ids_remembered_max=16384", "--ops_in_flight_max=16384"};
+      "--op_ids_remembered_max=16384", "--ops_in_flight_max=16384",
+      // A small history ring: most entries are read back from the history
+      // store, through kills at any moment of its writes.
+      "--history_entries_per_shard_max=256"};
 }
 
 bool GrowTmpfs(const std::string& path, uint64_t bytes) {
