@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "engine/rocksdb_logger.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/perf_level.h"
@@ -74,8 +75,12 @@ absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(
   // Entries repeat an account id and carry small numbers: LZ4 if this
   // RocksDB has it, else none (Snappy is the default and may be missing).
   db_options.compression = rocksdb::kLZ4Compression;
-  db_options.max_log_file_size = 1 << 20;
-  db_options.keep_log_file_num = 2;
+  // RocksDB's info log: warnings to stderr, no LOG file on the data disk
+  // (engine/rocksdb_logger.h says why).
+  db_options.info_log = StderrRocksLogger("history store");
+  // Made here, so that RocksDB does not report the missing directory of a
+  // new store as an error.
+  std::filesystem::create_directories(options.dir, ec);
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, &db);
   if (s.IsInvalidArgument() || s.IsNotSupported()) {

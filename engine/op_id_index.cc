@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "engine/rocksdb_logger.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
@@ -163,9 +164,12 @@ absl::StatusOr<std::unique_ptr<OpIdIndex>> OpIdIndex::Open(
   // Values are mostly a fingerprint and seqs: compression saves little and
   // costs the compactions' CPU.
   db_options.compression = rocksdb::kNoCompression;
-  // RocksDB's own info log: bounded.
-  db_options.max_log_file_size = 1 << 20;
-  db_options.keep_log_file_num = 2;
+  // RocksDB's info log: warnings to stderr, no LOG file on the data disk
+  // (engine/rocksdb_logger.h says why).
+  db_options.info_log = StderrRocksLogger("op-id index");
+  // Made here, so that RocksDB does not report the missing directory of a
+  // new store as an error.
+  std::filesystem::create_directories(options.dir, ec);
   rocksdb::DB* db = nullptr;
   if (absl::Status s =
           FromRocks(rocksdb::DB::Open(db_options, options.dir, &db),

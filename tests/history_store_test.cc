@@ -3,11 +3,16 @@
 // entries read from its newest to its first across a restart.
 #include "engine/history_store.h"
 
+#include <sys/mount.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "tests/test_util.h"
 
 namespace coffer::testing {
@@ -69,6 +74,49 @@ TEST(HistoryStoreTest, ReadsAnAccountNewestFirstBelowACursor) {
   EXPECT_EQ(ReadNumbers(s, 9, 100, 100), std::vector<uint32_t>{});
   // A number beyond any entry's: from the newest.
   EXPECT_EQ(ReadNumbers(s, 6, UINT32_MAX, 2), (std::vector<uint32_t>{5, 4}));
+}
+
+// A full disk is an error the store returns, naming the cause (the engine
+// treats it as fatal), and opening a store on the full disk afterwards
+// returns or fails cleanly: never an abort inside RocksDB (whose own LOG
+// file once turned a full disk at start-up into signal 6; see
+// engine/rocksdb_logger.h).
+TEST(HistoryStoreTest, AFullDiskIsAnErrorNotACrash) {
+  const std::string mount_point = FreshDir("history_store_tmpfs");
+  if (mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs at " << mount_point
+                 << " (needs root or CAP_SYS_ADMIN): " << strerror(errno);
+  }
+  absl::Status failed;
+  {
+    HistoryStoreOptions options;
+    options.dir = mount_point + "/store";
+    auto store = HistoryStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    std::vector<HistoryEntry> batch;
+    for (uint32_t n = 1; n <= 16384; ++n) batch.push_back(Entry(7, n));
+    // 16,384 entries of 96 bytes (1.5 MB before compression, with random
+    // fields) cannot fit in 1 MB however well they compress.
+    for (HistoryEntry& e : batch)
+      e.user_data = e.number * 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 8 && failed.ok(); ++i) {
+      for (HistoryEntry& e : batch) e.number += 16384;
+      failed = (*store)->Add(batch);
+    }
+  }
+  // The disk is still full at the next start.
+  for (const char* name : {"/store", "/other"}) {
+    HistoryStoreOptions options;
+    options.dir = mount_point + name;
+    auto again = HistoryStore::Open(options);
+    if (!again.ok()) {
+      EXPECT_TRUE(absl::StrContains(again.status().message(), "No space left"))
+          << again.status();
+    }
+  }
+  umount2(mount_point.c_str(), MNT_DETACH);
+  ASSERT_FALSE(failed.ok()) << "1 MB took 128k entries";
+  EXPECT_TRUE(absl::StrContains(failed.message(), "No space left")) << failed;
 }
 
 EngineConfig StoreConfig(const std::string& dir, uint64_t ring_entries) {
