@@ -74,6 +74,8 @@ TEST(HistoryStoreTest, ReadsAnAccountNewestFirstBelowACursor) {
   EXPECT_EQ(ReadNumbers(s, 9, 100, 100), std::vector<uint32_t>{});
   // A number beyond any entry's: from the newest.
   EXPECT_EQ(ReadNumbers(s, 6, UINT32_MAX, 2), (std::vector<uint32_t>{5, 4}));
+  store->reset();
+  RemoveIfPassed(options.dir);
 }
 
 // A full disk is an error the store returns, naming the cause (the engine
@@ -218,6 +220,8 @@ TEST(HistoryStoreTest, PagesGoOnPastMemoryToTheFirstEntry) {
     ASSERT_EQ(range.history.size(), 4u);
     EXPECT_EQ(range.history[0].number, 10u);
     EXPECT_EQ(range.history_next_before, 0u);
+    e.reset();
+    RemoveIfPassed(dir);
   }
 }
 
@@ -229,6 +233,8 @@ TEST(HistoryStoreTest, ARingOfZeroEntriesServesEverythingFromTheStore) {
   ASSERT_EQ(Code(*e, CreateAccount(7)), ResultCode::kOk);
   Credit1(*e, 7, 500);
   EXPECT_EQ(ReadAllCredits(*e, 7, 501, 64), 8);
+  e.reset();
+  RemoveIfPassed(dir);
 }
 
 // A store that lags behind holds admission at the backlog bound; the
@@ -254,6 +260,8 @@ TEST(HistoryStoreTest, ALaggingStoreHoldsAdmissionAtTheBacklogBound) {
     }
     for (auto& t : callers) t.join();
     EXPECT_EQ(ReadAllCredits(*e, 7, 1 + 16 * 2000, 5000), 7);
+    e.reset();
+    RemoveIfPassed(dir);
   }
 }
 
@@ -295,6 +303,7 @@ TEST(HistoryStoreTest, AnAccountOfMillionsOfEntriesIsReadToItsFirstEntry) {
     }
     EXPECT_GT(store_bytes, 0u);
   }
+  RemoveIfPassed(dir);
 }
 
 // A restart without a snapshot replays the whole log: its entries leave the
@@ -322,6 +331,8 @@ TEST(HistoryStoreTest, AReplayedLogWritesTheSameEntriesAgain) {
   Credit1(*e, 7, 10);
   EXPECT_EQ(ReadAllCredits(*e, 7, count + 10, 4096),
             static_cast<int>((count + 10 + 4095) / 4096));
+  e.reset();
+  RemoveIfPassed(dir);
 }
 
 }  // namespace

@@ -136,6 +136,7 @@ class RetentionTest : public ::testing::Test {
   void SetUp() override {
     clock_.now_ns = 1'800'000'000 * kSecondNs;  // 2027, as a client sees it
   }
+  void TearDown() override { RemoveIfPassed(dir_); }  // each engine is gone
 
   const std::string dir_ = FreshDir("op-id-retention");
   ManualClock clock_;

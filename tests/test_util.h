@@ -131,6 +131,12 @@ inline std::string FreshDir(const std::string& name) {
   return dir.string();
 }
 
+// Removes a test's directory once it passed (a failed test's is kept to
+// look at): some tests leave a gigabyte of log and stores.
+inline void RemoveIfPassed(const std::string& dir) {
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 // A manual clock for tests of time (hold expiry).
 struct ManualClock {
   std::atomic<uint64_t> now_ns{1'000'000'000};
