@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "engine/rocksdb_logger.h"
+#include "engine/store_dir.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/perf_level.h"
@@ -16,8 +16,6 @@ namespace coffer::internal {
 namespace {
 
 static_assert(HistoryStore::kValueBytes == 96);
-// Table files are written under this prefix, then moved into RocksDB.
-constexpr char kIngestPrefix[] = "ingest-";
 
 void PutBigEndian(char* p, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) {
@@ -48,15 +46,7 @@ absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(
     const HistoryStoreOptions& options) {
   std::unique_ptr<HistoryStore> store(new HistoryStore());
   store->dir_ = options.dir;
-  // A crash between writing a table file and ingesting it leaves the file:
-  // its entries are in memory again after recovery, and written again.
-  std::error_code ec;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(options.dir, ec)) {
-    if (entry.path().filename().string().starts_with(kIngestPrefix)) {
-      std::filesystem::remove(entry.path(), ec);
-    }
-  }
+  PrepareStoreDir(options.dir);
   rocksdb::BlockBasedTableOptions table;
   table.block_cache =
       rocksdb::NewLRUCache(options.block_cache_bytes, /*num_shard_bits=*/2);
@@ -78,9 +68,6 @@ absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(
   // RocksDB's info log: warnings to stderr, no LOG file on the data disk
   // (engine/rocksdb_logger.h says why).
   db_options.info_log = StderrRocksLogger("history store");
-  // Made here, so that RocksDB does not report the missing directory of a
-  // new store as an error.
-  std::filesystem::create_directories(options.dir, ec);
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, &db);
   if (s.IsInvalidArgument() || s.IsNotSupported()) {

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "engine/rocksdb_logger.h"
+#include "engine/store_dir.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
@@ -22,8 +22,6 @@ namespace {
 // longer, so the two can never meet.
 constexpr std::string_view kCoveredSeqKey = "coffer.covered_seq";
 constexpr size_t kIdKeyBytes = 8;
-// Table files are written under this prefix, then moved into RocksDB.
-constexpr char kIngestPrefix[] = "ingest-";
 
 std::string IdKey(uint64_t op_id) {
   std::string key(kIdKeyBytes, '\0');
@@ -126,15 +124,7 @@ absl::StatusOr<std::unique_ptr<OpIdIndex>> OpIdIndex::Open(
   index->dir_ = options.dir;
   index->retention_ns_ = options.retention_ns;
   index->filter_ = std::make_unique<RetentionFilter>(options.retention_ns);
-  // A crash between writing a table file and ingesting it leaves the file:
-  // what it held is added again from the log.
-  std::error_code ec;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(options.dir, ec)) {
-    if (entry.path().filename().string().starts_with(kIngestPrefix)) {
-      std::filesystem::remove(entry.path(), ec);
-    }
-  }
+  PrepareStoreDir(options.dir);
 
   rocksdb::BlockBasedTableOptions table;
   // Most lookups are of new ids: one bloom filter per table file answers
@@ -167,9 +157,6 @@ absl::StatusOr<std::unique_ptr<OpIdIndex>> OpIdIndex::Open(
   // RocksDB's info log: warnings to stderr, no LOG file on the data disk
   // (engine/rocksdb_logger.h says why).
   db_options.info_log = StderrRocksLogger("op-id index");
-  // Made here, so that RocksDB does not report the missing directory of a
-  // new store as an error.
-  std::filesystem::create_directories(options.dir, ec);
   rocksdb::DB* db = nullptr;
   if (absl::Status s =
           FromRocks(rocksdb::DB::Open(db_options, options.dir, &db),
