@@ -47,6 +47,7 @@ absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(
   std::unique_ptr<HistoryStore> store(new HistoryStore());
   store->dir_ = options.dir;
   PrepareStoreDir(options.dir);
+  LowerCompactionPriority();
   rocksdb::BlockBasedTableOptions table;
   table.block_cache =
       rocksdb::NewLRUCache(options.block_cache_bytes, /*num_shard_bits=*/2);
@@ -56,6 +57,7 @@ absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(
   db_options.create_if_missing = true;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db_options.max_background_jobs = 2;
+  db_options.max_open_files = kStoreOpenFilesMax;
   // Every table file of an account-major store overlaps the others (each
   // holds the newest entries of many accounts): universal compaction merges
   // them with less rewriting than levels would. Measured with

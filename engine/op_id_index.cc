@@ -125,6 +125,7 @@ absl::StatusOr<std::unique_ptr<OpIdIndex>> OpIdIndex::Open(
   index->retention_ns_ = options.retention_ns;
   index->filter_ = std::make_unique<RetentionFilter>(options.retention_ns);
   PrepareStoreDir(options.dir);
+  LowerCompactionPriority();
 
   rocksdb::BlockBasedTableOptions table;
   // Most lookups are of new ids: one bloom filter per table file answers
@@ -148,6 +149,7 @@ absl::StatusOr<std::unique_ptr<OpIdIndex>> OpIdIndex::Open(
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db_options.compaction_filter = index->filter_.get();
   db_options.max_background_jobs = 2;
+  db_options.max_open_files = kStoreOpenFilesMax;
   // Every ingested file lands in level 0 (random ids overlap every file),
   // and a lookup probes each level-0 file: compact them early.
   db_options.level0_file_num_compaction_trigger = 2;

@@ -1,7 +1,10 @@
 #include "engine/store_dir.h"
 
 #include <filesystem>
+#include <mutex>
 #include <system_error>
+
+#include "rocksdb/env.h"
 
 namespace coffer::internal {
 
@@ -13,6 +16,17 @@ void PrepareStoreDir(const std::string& dir) {
       std::filesystem::remove(entry.path(), ec);
     }
   }
+}
+
+void LowerCompactionPriority() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Where this is not supported, compactions keep the normal priority.
+    rocksdb::Env::Default()
+        ->LowerThreadPoolCPUPriority(rocksdb::Env::LOW,
+                                     rocksdb::CpuPriority::kLow)
+        .PermitUncheckedError();
+  });
 }
 
 }  // namespace coffer::internal

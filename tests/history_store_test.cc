@@ -9,6 +9,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -83,6 +88,49 @@ TEST(HistoryStoreTest, ReadsAnAccountNewestFirstBelowACursor) {
 // returns or fails cleanly: never an abort inside RocksDB (whose own LOG
 // file once turned a full disk at start-up into signal 6; see
 // engine/rocksdb_logger.h).
+// The nice value of each of this process's threads named `comm`.
+std::vector<int> NiceOfThreads(const std::string& comm) {
+  std::vector<int> nice;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream name(task.path() / "comm");
+    std::string line;
+    std::getline(name, line);
+    if (line != comm) continue;
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
+    // Fields after the command (which may hold spaces), from field 3 on:
+    // nice is field 19.
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && rest >> field; ++i) {
+    }
+    nice.push_back(std::stoi(field));
+  }
+  return nice;
+}
+
+// Compactions run behind the engine (engine/store_dir.h): RocksDB's
+// compaction threads have the lowest CPU priority once they have run.
+TEST(HistoryStoreTest, CompactionsRunAtTheLowestCpuPriority) {
+  HistoryStoreOptions options;
+  options.dir = FreshDir("history_store_nice") + "/store";
+  auto store = HistoryStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (uint32_t n = 1; n <= 6; ++n) {
+    std::vector<HistoryEntry> batch;
+    for (uint64_t a = 1; a <= 20; ++a) batch.push_back(Entry(a, n));
+    ASSERT_TRUE((*store)->Add(batch).ok());
+  }
+  ASSERT_TRUE((*store)->CompactAll().ok());
+  const std::vector<int> nice = NiceOfThreads("rocksdb:low");
+  ASSERT_FALSE(nice.empty()) << "no compaction thread ran";
+  for (int n : nice) EXPECT_EQ(n, 19);
+  EXPECT_EQ(ReadNumbers(**store, 20, 100, 100).size(), 6u);
+  store->reset();
+  RemoveIfPassed(options.dir);
+}
+
 TEST(HistoryStoreTest, AFullDiskIsAnErrorNotACrash) {
   const std::string mount_point = FreshDir("history_store_tmpfs");
   if (mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=1m") != 0) {
