@@ -179,7 +179,7 @@ absl::StatusOr<std::unique_ptr<OpIdIndex>> OpIdIndex::Open(
                                             ": covered_seq has ",
                                             covered.size(), " bytes, not 8"));
   } else {
-    index->covered_seq_ = Get64(covered.data());
+    index->covered_seq_.store(Get64(covered.data()), std::memory_order_release);
   }
   return index;
 }
@@ -189,7 +189,8 @@ absl::Status OpIdIndex::Add(std::span<const OpIdTable::Record> records,
   // RocksDB's per-thread counters cost a TLS lookup per key: off.
   rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   filter_->set_now_ns(now_ns);
-  const uint64_t covered = std::max(covered_seq_, covered_seq);
+  const uint64_t covered =
+      std::max(covered_seq_.load(std::memory_order_relaxed), covered_seq);
   pairs_.resize(records.size() + 1);
   for (size_t i = 0; i < records.size(); ++i) {
     pairs_[i].first = IdKey(records[i].op_id);
@@ -226,7 +227,7 @@ absl::Status OpIdIndex::Add(std::span<const OpIdTable::Record> records,
       !st.ok()) {
     return st;
   }
-  covered_seq_ = covered;
+  covered_seq_.store(covered, std::memory_order_release);
   return absl::OkStatus();
 }
 

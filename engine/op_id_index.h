@@ -20,7 +20,8 @@
 // - Errors are returned, never hidden; the sequencer treats every one as
 //   fatal (an op-id lookup that cannot be answered must not be guessed).
 //
-// Thread: one caller at a time (the sequencer's thread); RocksDB's own
+// Thread: one caller at a time (the index writer's thread, or recovery
+// before it starts), but covered_seq() from any; RocksDB's own
 // background threads flush and compact.
 #pragma once
 
@@ -69,7 +70,11 @@ class OpIdIndex {
   OpIdIndex& operator=(const OpIdIndex&) = delete;
 
   // Every op with seq <= covered_seq() is in the index; 0 when new.
-  uint64_t covered_seq() const { return covered_seq_; }
+  // Any thread: the engine checks it after recovery while the writer thread
+  // may still be adding (release/acquire: the records are in the index).
+  uint64_t covered_seq() const {
+    return covered_seq_.load(std::memory_order_acquire);
+  }
   const std::string& dir() const { return dir_; }
   // Whether Open created it (no index was there before).
   bool created() const { return created_; }
@@ -97,7 +102,7 @@ class OpIdIndex {
   uint64_t files_written_ = 0;  // names the next table file
   std::string dir_;
   uint64_t retention_ns_ = 0;
-  uint64_t covered_seq_ = 0;
+  std::atomic<uint64_t> covered_seq_{0};  // written by Add's caller only
   bool created_ = false;
   // Add's (key, value) pairs, sorted before they are written.
   std::vector<std::pair<std::string, std::string>> pairs_;
