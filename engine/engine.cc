@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/thread_name.h"
 #include "engine/log_codec.h"
 #include "engine/log_thread.h"
 #include "engine/partition.h"
@@ -158,8 +159,10 @@ void Engine::StartThreads() {
   for (uint32_t s = 0; s < n && !inline_layout(); ++s) {
     t.shard_threads.emplace_back(
         [shard = t.shards[s].get()] { shard->Loop(); });
+    NameThread(t.shard_threads.back(), "coffer-shard-" + std::to_string(s));
   }
   t.sequencer_thread = std::thread([seq = t.sequencer.get()] { seq->Run(); });
+  NameThread(t.sequencer_thread, "coffer-seq");
 }
 
 Engine::~Engine() {
@@ -515,6 +518,8 @@ absl::Status Engine::OpenOpIdIndex() {
   options.dir = config_.data_dir + "/op_ids";
   options.retention_ns = config_.op_id_retention_s * 1'000'000'000u;
   options.block_cache_bytes = config_.op_id_index_cache_bytes;
+  options.compaction_write_bytes_per_s =
+      config_.store_compaction_write_bytes_per_s;
   auto index = internal::OpIdIndex::Open(options);
   if (!index.ok()) return index.status();
   threads_->op_id_index = std::move(index).value();
@@ -528,6 +533,8 @@ absl::Status Engine::OpenHistoryStore() {
   internal::HistoryStoreOptions options;
   options.dir = config_.data_dir + "/history";
   options.block_cache_bytes = config_.history_store_cache_bytes;
+  options.compaction_write_bytes_per_s =
+      config_.store_compaction_write_bytes_per_s;
   auto store = internal::HistoryStore::Open(options);
   if (!store.ok()) return store.status();
   t.history_store = std::move(store).value();

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/assert.h"
+#include "common/thread_name.h"
 
 namespace coffer::internal {
 
@@ -16,6 +17,7 @@ HistoryStoreWriter::HistoryStoreWriter(
     lanes_.push_back(std::make_unique<Lane>());
   }
   thread_ = std::thread([this] { Run(); });
+  NameThread(thread_, "coffer-history");
 }
 
 HistoryStoreWriter::~HistoryStoreWriter() {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/assert.h"
+#include "common/thread_name.h"
 
 namespace coffer::internal {
 
@@ -28,6 +29,7 @@ LogThread::~LogThread() {
 
 void LogThread::Start() {
   thread_ = std::thread([this] { Run(); });
+  NameThread(thread_, "coffer-log");
 }
 
 LogChunk* LogThread::TakeFree() {

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/thread_name.h"
+
 namespace coffer::internal {
 
 OpIdIndexWriter::OpIdIndexWriter(
@@ -14,6 +16,7 @@ OpIdIndexWriter::OpIdIndexWriter(
       on_fatal_(std::move(on_fatal)) {
   written_seq_.store(index->covered_seq(), std::memory_order_relaxed);
   thread_ = std::thread([this] { Run(); });
+  NameThread(thread_, "coffer-opidx");
 }
 
 OpIdIndexWriter::~OpIdIndexWriter() {

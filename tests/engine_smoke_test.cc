@@ -1,6 +1,9 @@
+#include <algorithm>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "tests/proc_util.h"
 #include "tests/test_util.h"
 
 namespace coffer::testing {
@@ -19,6 +22,24 @@ TEST(EngineSmoke, CreditDebitTransferAcrossShardCounts) {
     EXPECT_EQ(Account(*e, 2).balance, 70);
     EXPECT_EQ(Code(*e, Transfer(1, 2, 1)), ResultCode::kInsufficientFunds);
   }
+}
+
+// Every engine thread has a name (common/thread_name.h), which top -H, perf
+// and bench/RESULTS.md's per-thread CPU figures go by.
+TEST(EngineSmoke, EngineThreadsAreNamed) {
+  EngineConfig config;
+  config.data_dir = FreshDir("engine_thread_names");
+  {
+    auto e = MakeEngine(2, config);
+    ASSERT_EQ(Code(*e, CreateAccount(1)), ResultCode::kOk);
+    const std::vector<std::string> names = ThreadNames();
+    for (const char* name : {"coffer-seq", "coffer-shard-0", "coffer-shard-1",
+                             "coffer-log", "coffer-opidx", "coffer-history"}) {
+      EXPECT_NE(std::find(names.begin(), names.end(), name), names.end())
+          << name;
+    }
+  }
+  RemoveIfPassed(config.data_dir);
 }
 
 TEST(EngineSmoke, DigestIndependentOfShardCount) {

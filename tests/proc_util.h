@@ -37,6 +37,18 @@ inline constexpr bool kResidentMemoryIsMeaningful = true;
 #endif
 
 // Entries of /proc/self/fd (the directory handle itself excluded).
+// The names of this process's threads (/proc/self/task/*/comm).
+inline std::vector<std::string> ThreadNames() {
+  std::vector<std::string> names;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.push_back(name);
+  }
+  return names;
+}
+
 inline size_t OpenDescriptors() {
   size_t n = 0;
   for ([[maybe_unused]] const auto& e :
