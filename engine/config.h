@@ -109,6 +109,12 @@ struct EngineConfig {
   // The store's RocksDB block cache: with its write buffers, its memory
   // bound.
   uint64_t history_store_cache_bytes = uint64_t{32} << 20;
+  // What RocksDB's compactions of the op-id index and the history store
+  // together may write to the disk, in bytes per second (0: no limit), so
+  // that the log's fdatasync keeps the disk (engine/store_dir.h says what
+  // was measured). At the bound the compactions fall behind under
+  // sustained load and catch up when it drops.
+  uint64_t store_compaction_write_bytes_per_s = 50'000'000;
 
   // Requests in flight (each takes one slot in every queue it passes).
   uint32_t requests_in_flight_max = 16384;

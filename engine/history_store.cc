@@ -57,7 +57,7 @@ absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(
   db_options.create_if_missing = true;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db_options.max_background_jobs = 2;
-  db_options.max_open_files = kStoreOpenFilesMax;
+  SetSharedStoreOptions(options.compaction_write_bytes_per_s, &db_options);
   // Every table file of an account-major store overlaps the others (each
   // holds the newest entries of many accounts): universal compaction merges
   // them with less rewriting than levels would. Measured with

@@ -44,6 +44,9 @@ struct HistoryStoreOptions {
   // RocksDB's block cache (data and index blocks): the store's memory bound
   // beyond its write buffers.
   uint64_t block_cache_bytes = uint64_t{32} << 20;
+  // What RocksDB's compactions of both stores together may write, in bytes
+  // per second (engine/store_dir.h); 0: no limit.
+  uint64_t compaction_write_bytes_per_s = 0;
 };
 
 class HistoryStore {

@@ -149,7 +149,7 @@ absl::StatusOr<std::unique_ptr<OpIdIndex>> OpIdIndex::Open(
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db_options.compaction_filter = index->filter_.get();
   db_options.max_background_jobs = 2;
-  db_options.max_open_files = kStoreOpenFilesMax;
+  SetSharedStoreOptions(options.compaction_write_bytes_per_s, &db_options);
   // Every ingested file lands in level 0 (random ids overlap every file),
   // and a lookup probes each level-0 file: compact them early.
   db_options.level0_file_num_compaction_trigger = 2;

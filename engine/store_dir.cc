@@ -1,10 +1,14 @@
 #include "engine/store_dir.h"
 
 #include <filesystem>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <system_error>
 
 #include "rocksdb/env.h"
+#include "rocksdb/options.h"
+#include "rocksdb/rate_limiter.h"
 
 namespace coffer::internal {
 
@@ -27,6 +31,38 @@ void LowerCompactionPriority() {
                                      rocksdb::CpuPriority::kLow)
         .PermitUncheckedError();
   });
+}
+
+std::shared_ptr<rocksdb::RateLimiter> SharedCompactionWriteLimiter(
+    uint64_t bytes_per_s) {
+  if (bytes_per_s == 0) return nullptr;
+  // Taken when a store opens, never on the money path.
+  static std::mutex mu;
+  static auto* limiters =
+      new std::map<uint64_t, std::shared_ptr<rocksdb::RateLimiter>>();
+  std::lock_guard<std::mutex> lock(mu);
+  std::shared_ptr<rocksdb::RateLimiter>& limiter = (*limiters)[bytes_per_s];
+  if (limiter == nullptr) {
+    // Refilled every 100 ms (RocksDB's default), fairness 10; not
+    // auto-tuned: auto-tuning raises the rate while compactions are behind,
+    // which is when the log needs the disk most.
+    limiter.reset(rocksdb::NewGenericRateLimiter(
+        static_cast<int64_t>(bytes_per_s), /*refill_period_us=*/100'000,
+        /*fairness=*/10, rocksdb::RateLimiter::Mode::kWritesOnly,
+        /*auto_tuned=*/false));
+  }
+  return limiter;
+}
+
+void SetSharedStoreOptions(uint64_t compaction_write_bytes_per_s,
+                           rocksdb::Options* options) {
+  options->max_open_files = kStoreOpenFilesMax;
+  options->rate_limiter =
+      SharedCompactionWriteLimiter(compaction_write_bytes_per_s);
+  options->level0_slowdown_writes_trigger = std::numeric_limits<int>::max();
+  options->level0_stop_writes_trigger = std::numeric_limits<int>::max();
+  options->soft_pending_compaction_bytes_limit = 0;  // 0: no stall
+  options->hard_pending_compaction_bytes_limit = 0;
 }
 
 }  // namespace coffer::internal

@@ -3,7 +3,14 @@
 // the bound on open files.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
+
+namespace rocksdb {
+class RateLimiter;
+struct Options;
+}  // namespace rocksdb
 
 namespace coffer::internal {
 
@@ -33,5 +40,28 @@ void LowerCompactionPriority();
 // hundreds): beyond it RocksDB closes the least recently used file and
 // opens it again when it is read.
 inline constexpr int kStoreOpenFilesMax = 512;
+
+// The one limiter of the bytes per second that RocksDB's compactions (and
+// flushes) of both stores may write, shared by every store opened with the
+// same rate in this process; null for 0 (no limit). Why: the log's
+// fdatasync shares the disk with those writes, and at full batched load on
+// the 2-core VM its p50 doubled under them (1.6 to 3.1-3.7 ms per sync of
+// about 41k ops), which costs the ledger throughput one for one; with 50 MB/s
+// the sync stayed at 1.6-1.8 ms (bench/RESULTS.md "The disk behind the
+// log"). At the bound compactions fall behind: lookups of ids beyond memory
+// and history pages beyond memory probe more table files until the load
+// drops. Table files the stores write themselves (before ingesting them)
+// are not limited: they are the stores' intake, which must keep up.
+std::shared_ptr<rocksdb::RateLimiter> SharedCompactionWriteLimiter(
+    uint64_t bytes_per_s);
+
+// Sets what both stores share: the open-file bound, the compactions' write
+// limiter for `compaction_write_bytes_per_s`, and no write stalls. Why none:
+// RocksDB's stalls (too many level-0 files, too many pending compaction
+// bytes) delay writes through its memtable, which the stores never use, and
+// never an ingestion; left on, they only printed "Stopping writes" warnings
+// while nothing stopped.
+void SetSharedStoreOptions(uint64_t compaction_write_bytes_per_s,
+                           rocksdb::Options* options);
 
 }  // namespace coffer::internal

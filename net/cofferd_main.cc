@@ -123,6 +123,12 @@ ABSL_FLAG(uint64_t, op_id_retention_s, 24 * 3600,
 ABSL_FLAG(uint64_t, op_id_index_cache_bytes, uint64_t{64} << 20,
           "engine: the op-id index's block cache (its filters, indexes and "
           "data blocks)");
+ABSL_FLAG(uint64_t, store_compaction_write_bytes_per_s, 50'000'000,
+          "engine: bytes per second that RocksDB's compactions of the op-id "
+          "index and the history store may write, together (0: no limit). "
+          "The log's fdatasync shares the disk with them; under sustained "
+          "load above what this lets them merge, they fall behind and catch "
+          "up when the load drops");
 ABSL_FLAG(int64_t, idle_spin_iterations, -1,
           "engine: polls of its empty queues an engine thread makes before "
           "it sleeps; spinning keeps a hand-off at ~0.2 us but takes CPU "
@@ -192,6 +198,7 @@ const std::vector<std::string> kConfigurable = {
     "history_entries_per_shard_max",
     "history_store",
     "history_store_cache_bytes",
+    "store_compaction_write_bytes_per_s",
     "idle_spin_iterations",
 };
 
@@ -334,6 +341,8 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_history_entries_per_shard_max);
   ec.history_store = absl::GetFlag(FLAGS_history_store);
   ec.history_store_cache_bytes = absl::GetFlag(FLAGS_history_store_cache_bytes);
+  ec.store_compaction_write_bytes_per_s =
+      absl::GetFlag(FLAGS_store_compaction_write_bytes_per_s);
   if (const int64_t spin = absl::GetFlag(FLAGS_idle_spin_iterations);
       spin == -1) {
     ec.idle_spin_iterations =

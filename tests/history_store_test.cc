@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "engine/store_dir.h"
+#include "rocksdb/rate_limiter.h"
 #include "tests/test_util.h"
 
 namespace coffer::testing {
@@ -127,6 +129,37 @@ TEST(HistoryStoreTest, CompactionsRunAtTheLowestCpuPriority) {
   ASSERT_FALSE(nice.empty()) << "no compaction thread ran";
   for (int n : nice) EXPECT_EQ(n, 19);
   EXPECT_EQ(ReadNumbers(**store, 20, 100, 100).size(), 6u);
+  store->reset();
+  RemoveIfPassed(options.dir);
+}
+
+// Compactions share the disk with the log (engine/store_dir.h): what they
+// write goes through the one limiter of their rate, shared by every store.
+TEST(HistoryStoreTest, CompactionWritesGoThroughTheSharedLimiter) {
+  EXPECT_EQ(internal::SharedCompactionWriteLimiter(0), nullptr);
+  // A rate no other test uses, so that its limiter counts only this store.
+  constexpr uint64_t kRate = 987'654'321;
+  const auto limiter = internal::SharedCompactionWriteLimiter(kRate);
+  ASSERT_NE(limiter, nullptr);
+  EXPECT_EQ(limiter, internal::SharedCompactionWriteLimiter(kRate));
+  EXPECT_NE(limiter, internal::SharedCompactionWriteLimiter(kRate + 1));
+  EXPECT_EQ(limiter->GetBytesPerSecond(), static_cast<int64_t>(kRate));
+  HistoryStoreOptions options;
+  options.dir = FreshDir("history_store_limiter") + "/store";
+  options.compaction_write_bytes_per_s = kRate;
+  auto store = HistoryStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (uint32_t n = 1; n <= 6; ++n) {
+    std::vector<HistoryEntry> batch;
+    for (uint64_t a = 1; a <= 200; ++a) batch.push_back(Entry(a, n));
+    ASSERT_TRUE((*store)->Add(batch).ok());
+  }
+  // Ingested files are the store's intake: not limited.
+  const int64_t before = limiter->GetTotalBytesThrough();
+  ASSERT_TRUE((*store)->CompactAll().ok());
+  // The merged output (1,200 entries of 96 bytes before compression).
+  EXPECT_GT(limiter->GetTotalBytesThrough(), before + 1000);
+  EXPECT_EQ(ReadNumbers(**store, 200, 100, 100).size(), 6u);
   store->reset();
   RemoveIfPassed(options.dir);
 }
