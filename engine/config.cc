@@ -43,6 +43,12 @@ absl::Status EngineConfig::Validate() const {
         "op_id_retention_s ", op_id_retention_s, " exceeds the maximum of ",
         kOpIdRetentionMaxS, " (100 years); 0 means forever"));
   }
+  if (store_compaction_write_bytes_per_s > kStoreCompactionWriteBytesPerSMax) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "store_compaction_write_bytes_per_s ",
+        store_compaction_write_bytes_per_s, " exceeds the maximum of ",
+        kStoreCompactionWriteBytesPerSMax, " (1 TB/s); 0 means no limit"));
+  }
   if (op_issued_future_max_ms > kOpIdRetentionMaxS) {
     return absl::InvalidArgumentError(
         absl::StrCat("op_issued_future_max_ms ", op_issued_future_max_ms,

@@ -16,6 +16,10 @@ namespace coffer {
 
 // 100 years: op_id_retention_s in nanoseconds stays far inside 64 bits.
 inline constexpr uint64_t kOpIdRetentionMaxS = uint64_t{100} * 365 * 86400;
+// The highest store_compaction_write_bytes_per_s (1 TB/s): RocksDB's rate
+// limiter takes a signed rate and multiplies it by its refill period.
+inline constexpr uint64_t kStoreCompactionWriteBytesPerSMax =
+    uint64_t{1'000'000'000'000};
 
 struct EngineConfig {
   // --- Durability (wal/FORMAT.md, engine/DESIGN.md "Crash story") ---------
@@ -113,7 +117,8 @@ struct EngineConfig {
   // together may write to the disk, in bytes per second (0: no limit), so
   // that the log's fdatasync keeps the disk (engine/store_dir.h says what
   // was measured). At the bound the compactions fall behind under
-  // sustained load and catch up when it drops.
+  // sustained load and catch up when it drops. At most
+  // kStoreCompactionWriteBytesPerSMax.
   uint64_t store_compaction_write_bytes_per_s = 50'000'000;
 
   // Requests in flight (each takes one slot in every queue it passes).

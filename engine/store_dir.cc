@@ -6,6 +6,8 @@
 #include <mutex>
 #include <system_error>
 
+#include "common/assert.h"
+#include "engine/config.h"
 #include "rocksdb/env.h"
 #include "rocksdb/options.h"
 #include "rocksdb/rate_limiter.h"
@@ -36,6 +38,8 @@ void LowerCompactionPriority() {
 std::shared_ptr<rocksdb::RateLimiter> SharedCompactionWriteLimiter(
     uint64_t bytes_per_s) {
   if (bytes_per_s == 0) return nullptr;
+  // EngineConfig::Validate refuses more; RocksDB's rate is signed.
+  COFFER_ASSERT(bytes_per_s <= kStoreCompactionWriteBytesPerSMax);
   // Taken when a store opens, never on the money path.
   static std::mutex mu;
   static auto* limiters =

@@ -125,7 +125,8 @@ ABSL_FLAG(uint64_t, op_id_index_cache_bytes, uint64_t{64} << 20,
           "data blocks)");
 ABSL_FLAG(uint64_t, store_compaction_write_bytes_per_s, 50'000'000,
           "engine: bytes per second that RocksDB's compactions of the op-id "
-          "index and the history store may write, together (0: no limit). "
+          "index and the history store may write, together (0: no limit; "
+          "at most 1e12). "
           "The log's fdatasync shares the disk with them; under sustained "
           "load above what this lets them merge, they fall behind and catch "
           "up when the load drops");

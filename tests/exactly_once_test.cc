@@ -21,6 +21,18 @@ EngineConfig SmallWindow() {
   return c;
 }
 
+// RocksDB's rate limiter takes a signed rate: a larger one is refused, with
+// the bound named, rather than wrapped.
+TEST(ExactlyOnce, CompactionWriteRateAboveItsMaximumIsRefused) {
+  EngineConfig c;
+  c.store_compaction_write_bytes_per_s = kStoreCompactionWriteBytesPerSMax;
+  EXPECT_TRUE(c.Validate().ok());
+  c.store_compaction_write_bytes_per_s = ~uint64_t{0};
+  const absl::Status s = c.Validate();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("1 TB/s"), std::string::npos) << s;
+}
+
 TEST(ExactlyOnce, SmallWindowConfigIsValidAndSmallerIsNot) {
   EXPECT_TRUE(SmallWindow().Validate().ok());
   EngineConfig c = SmallWindow();
