@@ -1,6 +1,6 @@
-// Names the calling thread, so that top -H, perf and /proc/<pid>/task/*/comm
-// tell the engine's threads apart (bench/RESULTS.md reads CPU per thread by
-// these names).
+// Names a thread, so that top -H, perf and /proc/<pid>/task/*/comm tell
+// Coffer's threads apart (bench/RESULTS.md reads CPU per thread by these
+// names).
 #pragma once
 
 #include <pthread.h>

@@ -1,6 +1,6 @@
 // What Coffer's two RocksDB stores (the op-id index, the history store) share
-// before RocksDB opens them: the directory, the compactions' CPU priority,
-// the bound on open files.
+// before RocksDB opens them: the directory, the compactions' CPU priority
+// and write limiter, the bound on open files, no write stalls.
 #pragma once
 
 #include <cstdint>

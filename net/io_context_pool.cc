@@ -1,8 +1,8 @@
 #include "net/io_context_pool.h"
 
-#include <pthread.h>
-
 #include <string>
+
+#include "common/thread_name.h"
 
 namespace coffer::net {
 
@@ -23,14 +23,13 @@ IoContextPool::~IoContextPool() {
 void IoContextPool::Start(std::function<void(size_t)> run_context) {
   for (size_t i = 0; i < contexts_.size(); ++i) {
     threads_.emplace_back([this, i, run_context] {
-      const std::string name = "coffer-io-" + std::to_string(i);
-      pthread_setname_np(pthread_self(), name.c_str());
       if (run_context) {
         run_context(i);
       } else {
         contexts_[i]->run();
       }
     });
+    NameThread(threads_.back(), "coffer-io-" + std::to_string(i));
   }
 }
 

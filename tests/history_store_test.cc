@@ -112,6 +112,16 @@ std::vector<int> NiceOfThreads(const std::string& comm) {
   return nice;
 }
 
+// Six table files, the nth holding entry n of accounts 1..accounts: six
+// overlapping files for a compaction to merge.
+void AddFilesOfEveryAccount(HistoryStore& store, uint64_t accounts) {
+  for (uint32_t n = 1; n <= 6; ++n) {
+    std::vector<HistoryEntry> batch;
+    for (uint64_t a = 1; a <= accounts; ++a) batch.push_back(Entry(a, n));
+    ASSERT_TRUE(store.Add(batch).ok());
+  }
+}
+
 // Compactions run behind the engine (engine/store_dir.h): RocksDB's
 // compaction threads have the lowest CPU priority once they have run.
 TEST(HistoryStoreTest, CompactionsRunAtTheLowestCpuPriority) {
@@ -119,11 +129,7 @@ TEST(HistoryStoreTest, CompactionsRunAtTheLowestCpuPriority) {
   options.dir = FreshDir("history_store_nice") + "/store";
   auto store = HistoryStore::Open(options);
   ASSERT_TRUE(store.ok()) << store.status();
-  for (uint32_t n = 1; n <= 6; ++n) {
-    std::vector<HistoryEntry> batch;
-    for (uint64_t a = 1; a <= 20; ++a) batch.push_back(Entry(a, n));
-    ASSERT_TRUE((*store)->Add(batch).ok());
-  }
+  AddFilesOfEveryAccount(**store, 20);
   ASSERT_TRUE((*store)->CompactAll().ok());
   const std::vector<int> nice = NiceOfThreads("rocksdb:low");
   ASSERT_FALSE(nice.empty()) << "no compaction thread ran";
@@ -149,11 +155,7 @@ TEST(HistoryStoreTest, CompactionWritesGoThroughTheSharedLimiter) {
   options.compaction_write_bytes_per_s = kRate;
   auto store = HistoryStore::Open(options);
   ASSERT_TRUE(store.ok()) << store.status();
-  for (uint32_t n = 1; n <= 6; ++n) {
-    std::vector<HistoryEntry> batch;
-    for (uint64_t a = 1; a <= 200; ++a) batch.push_back(Entry(a, n));
-    ASSERT_TRUE((*store)->Add(batch).ok());
-  }
+  AddFilesOfEveryAccount(**store, 200);
   // Ingested files are the store's intake: not limited.
   const int64_t before = limiter->GetTotalBytesThrough();
   ASSERT_TRUE((*store)->CompactAll().ok());

@@ -36,7 +36,6 @@ inline constexpr bool kResidentMemoryIsMeaningful = true;
 inline constexpr bool kResidentMemoryIsMeaningful = true;
 #endif
 
-// Entries of /proc/self/fd (the directory handle itself excluded).
 // The names of this process's threads (/proc/self/task/*/comm).
 inline std::vector<std::string> ThreadNames() {
   std::vector<std::string> names;
@@ -49,6 +48,7 @@ inline std::vector<std::string> ThreadNames() {
   return names;
 }
 
+// Entries of /proc/self/fd (the directory handle itself excluded).
 inline size_t OpenDescriptors() {
   size_t n = 0;
   for ([[maybe_unused]] const auto& e :
