@@ -9,15 +9,18 @@
 // its compactions, then looks ids up in requests of --request ids, as the
 // sequencer does for one request: new ids (never added: the common case,
 // answered by bloom filters) and remembered ids (retries). Prints the add
-// cost per id, the lookup cost per id of each kind, and the disk bytes per
-// remembered id. The index lives in a fresh directory under --dir, removed
-// at the end.
+// cost per id, the lookup cost per id of each kind, the disk bytes per
+// remembered id, and the bytes the process wrote to the disk per id during
+// the fill and the settle (/proc/self/io: the table files plus RocksDB's
+// compactions, so its ratio to the disk bytes is the write amplification).
+// The index lives in a fresh directory under --dir, removed at the end.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -50,6 +53,18 @@ double Seconds(Clock::time_point since) {
 // The i-th remembered id: a bijection of i, so that ids look random and
 // `Remembered(i)` can be asked again without storing them.
 uint64_t Remembered(uint64_t i) { return (i + 1) * 0x9E3779B97F4A7C15ull; }
+
+// Bytes this process has caused to be written to the disk (the kernel's
+// write_bytes); 0 where /proc does not say.
+uint64_t ProcessWriteBytes() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  uint64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "write_bytes:") return value;
+  }
+  return 0;
+}
 
 double LookUpNsPerId(OpIdIndex& index, uint64_t count, uint64_t request,
                      bool remembered, uint64_t ids, uint64_t* found) {
@@ -107,6 +122,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::vector<OpIdTable::Record> records;
+    const uint64_t written_before = ProcessWriteBytes();
     const auto fill_started = Clock::now();
     for (uint64_t seq = 1; seq <= ids;) {
       records.clear();
@@ -129,6 +145,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(
         std::chrono::seconds(absl::GetFlag(FLAGS_settle_s)));
     auto usage = coffer::wal::MeasureFiles(nullptr, options.dir);
+    const uint64_t written = ProcessWriteBytes() - written_before;
     uint64_t new_found = 0;
     uint64_t old_found = 0;
     const double new_ns =
@@ -141,7 +158,8 @@ int main(int argc, char** argv) {
         "lookup new ids: %.0f ns/id (%llu of %llu found: bloom false "
         "positives read a block)\n"
         "lookup remembered ids: %.0f ns/id (%llu of %llu found)\n"
-        "disk: %.1f bytes/id (%llu files, %llu bytes)\n",
+        "disk: %.1f bytes/id (%llu files, %llu bytes)\n"
+        "written during the fill and the settle: %.1f bytes/id\n",
         static_cast<unsigned long long>(ids),
         static_cast<unsigned long long>(batch_max),
         static_cast<unsigned long long>(request),
@@ -154,7 +172,8 @@ int main(int argc, char** argv) {
             ? static_cast<double>(usage->bytes) / static_cast<double>(ids)
             : 0.0,
         usage.ok() ? static_cast<unsigned long long>(usage->files) : 0ull,
-        usage.ok() ? static_cast<unsigned long long>(usage->bytes) : 0ull);
+        usage.ok() ? static_cast<unsigned long long>(usage->bytes) : 0ull,
+        static_cast<double>(written) / static_cast<double>(ids));
   }
   std::filesystem::remove_all(dir);
   return 0;

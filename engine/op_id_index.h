@@ -107,8 +107,9 @@ class OpIdIndex {
   uint64_t retention_ns_ = 0;
   std::atomic<uint64_t> covered_seq_{0};  // written by Add's caller only
   bool created_ = false;
-  // Add's (key, value) pairs, sorted before they are written.
-  std::vector<std::pair<std::string, std::string>> pairs_;
+  // Add's records in key order: (op id, index into the batch), reused
+  // (bounded by the largest batch).
+  std::vector<std::pair<uint64_t, uint32_t>> order_;
   // Find's buffers, reused (bounded by the largest request).
   std::vector<std::string> keys_;
   std::vector<rocksdb::PinnableSlice> values_;
