@@ -40,6 +40,8 @@ struct Engine::Threads {
   // stops first: once their threads are joined, it writes what it was
   // handed and the store closes after it.
   std::unique_ptr<internal::HistoryStoreWriter> history_writer;
+  // Likewise: the sequencer waits for what it holds before it stops.
+  std::unique_ptr<internal::HistoryReader> history_reader;
   std::atomic<bool> sequencer_stop{false};
   std::atomic<bool> shards_stop{false};
   std::thread sequencer_thread;
@@ -545,8 +547,12 @@ absl::Status Engine::OpenHistoryStore() {
   }
   t.history_writer = std::make_unique<internal::HistoryStoreWriter>(
       t.history_store.get(), std::move(bells), config_.on_fatal);
+  t.history_reader = std::make_unique<internal::HistoryReader>(
+      t.history_store.get(), shard_count_, config_.requests_in_flight_max,
+      &t.sequencer->bell(), config_.on_fatal);
+  t.sequencer->AttachHistoryReader(t.history_reader->done());
   for (const auto& shard : t.shards) {
-    shard->AttachHistoryStore(t.history_store.get(), t.history_writer.get(),
+    shard->AttachHistoryStore(t.history_writer.get(), t.history_reader.get(),
                               &t.sequencer->gate());
   }
   return absl::OkStatus();

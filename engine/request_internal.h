@@ -80,6 +80,12 @@ struct RequestState {
   uint32_t duplicates_waiting = 0;  // sequencer only
   uint32_t cost = 0;                // sequencer only: ops it counts for
   bool completed = false;           // sequencer only
+  // A history page that goes on in the store (engine/history_reader.h):
+  // the entries to read are numbered below history_store_below (0: none),
+  // and the page has examined history_examined entries in memory. Set by
+  // the account's shard, cleared by the history reader.
+  uint32_t history_store_below = 0;
+  uint32_t history_examined = 0;
   // Stage stamps (SteadyNowNs): TrySubmit accepted it (0: an internal
   // request, not measured), the sequencer ordered it, every shard was done.
   uint64_t submitted_ns = 0;

@@ -508,6 +508,14 @@ void Sequencer::Dispatch(Request* r) {
     // No hand-off: apply now; the answer waits only for the log sync that
     // this same thread does before it admits more (FlushLog).
     if (!in.txns.empty()) wiring_.inline_shard->ExecuteRequest(r);
+    if (in.history_store_below != 0) {
+      // Its page goes on in the store: the history reader hands it back
+      // (DrainDone), as a shard would.
+      in.shards_outstanding = 1;
+      ++requests_at_shards_;
+      wiring_.inline_shard->HandToHistoryReader(r);
+      return;
+    }
     OnShardsDone(r);
     return;
   }

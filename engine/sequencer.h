@@ -34,6 +34,7 @@ namespace coffer::internal {
 struct SequencerWiring {
   SubmitQueue* submit = nullptr;
   std::vector<RequestQueue*> to_shard;
+  // From each shard, then (AttachHistoryReader) from the history reader.
   std::vector<RequestQueue*> from_shard;
   std::vector<Doorbell*> shard_bells;
   // The inline layout: the one shard, run on the sequencer's thread, and
@@ -91,6 +92,12 @@ class Sequencer {
   // `index` (owned by the caller), which must outlive the sequencer's run.
   void AttachOpIdIndex(OpIdIndex* index) {
     remembered_.AttachIndex(index, &bell_);
+  }
+  // Before the threads start: requests whose history page the history
+  // reader completed come back through `done` (engine/history_reader.h),
+  // like a shard's. Drained with the shards' queues.
+  void AttachHistoryReader(RequestQueue* done) {
+    wiring_.from_shard.push_back(done);
   }
   // Puts back the op ids of a snapshot taken at (`seq`, `timestamp_ns`),
   // sorted by seq (before threads start).

@@ -9,6 +9,7 @@
 #include "common/assert.h"
 #include "common/cpu_relax.h"
 #include "common/prefetch.h"
+#include "engine/history_page.h"
 #include "engine/partition.h"
 
 namespace coffer::internal {
@@ -41,39 +42,6 @@ struct DigestHold {
   uint64_t account_id;
   uint64_t amount;
   uint64_t expires_at_ns;
-};
-
-// One history page as it is gathered, newest entry first, from memory and
-// then from the store: the same rules for both.
-class HistoryPage {
- public:
-  explicit HistoryPage(Request* r) : r_(r) {}
-
-  // Takes the next older entry; false once the page is complete (the
-  // cursor, r->history_next_before, is then set if more may follow).
-  bool Offer(const HistoryEntry& e) {
-    const HistoryFilter& filter = r_->history_filter;
-    // An account's entries are stamped in the order they are numbered (the
-    // engine time of their ops, which grows with seq): none further on is
-    // young enough.
-    if (e.timestamp_ns < filter.timestamp_min_ns) return false;
-    if (filter.Passes(e)) {
-      if (r_->history.size() == r_->history_limit) {
-        r_->history_next_before = r_->history.back().number;
-        return false;
-      }
-      r_->history.push_back(e);
-    }
-    if (++examined_ == kHistoryScanEntriesMax) {
-      r_->history_next_before = e.number;  // a short page; go on below it
-      return false;
-    }
-    return true;
-  }
-
- private:
-  Request* const r_;
-  uint32_t examined_ = 0;
 };
 
 }  // namespace
@@ -336,8 +304,14 @@ void Shard::Finish(Request* r) {
   uint32_t& left = r->internal.shard_pending[index_];
   COFFER_ASSERT_MSG(left > 0, "shard finished more txns than it was given");
   if (--left > 0) return;
-  // Every transaction of this request on this shard is done: hand it back.
-  // The queue holds requests_in_flight_max entries, so this cannot fail.
+  // Every transaction of this request on this shard is done: hand it back,
+  // or to the history reader if its page goes on in the store (which hands
+  // it back itself). Either is the last touch of it here. The queues hold
+  // requests_in_flight_max entries, so this cannot fail.
+  if (r->internal.history_store_below != 0) {
+    HandToHistoryReader(r);
+    return;
+  }
   const bool pushed = wiring_.done->push(r);
   COFFER_ASSERT_MSG(pushed, "done queue over requests_in_flight_max");
   wiring_.sequencer_bell->Ring();
@@ -547,11 +521,11 @@ void Shard::AppendHistory(AccountState& account, HistoryEntry entry) {
 
 // --- the history store ----------------------------------------------------
 
-void Shard::AttachHistoryStore(const HistoryStore* store,
-                               HistoryStoreWriter* writer,
+void Shard::AttachHistoryStore(HistoryStoreWriter* writer,
+                               HistoryReader* reader,
                                const DurabilityGate* gate) {
-  history_store_ = store;
   history_writer_ = writer;
+  history_reader_ = reader;
   durability_ = gate;
   history_.KeepUntilStored();
 }
@@ -842,17 +816,18 @@ void Shard::RunHistory(Request* r, const Txn& x) {
       if (!page.Offer(e)) return;
     }
   }
-  // Every entry not in memory is in the store (engine/history_ring.h).
-  if (history_store_ == nullptr) return;
-  absl::Status s = history_store_->Read(
-      r->history_account, std::min(lowest, below),
-      [&](const HistoryEntry& e) { return page.Offer(e); });
-  if (!s.ok()) {
-    // A page that cannot be read must not be answered as the end of the
-    // history: fail-stop, as for any store error.
-    if (config_.on_fatal) config_.on_fatal(s);
-    COFFER_ASSERT_MSG(false, "the history store could not be read");
-  }
+  // Every entry not in memory is in the store (engine/history_ring.h): the
+  // history reader reads on from there once this shard is done with the
+  // request (Finish; the sequencer in the inline layout), off this thread.
+  const uint32_t store_below = std::min(lowest, below);
+  if (history_reader_ == nullptr || store_below <= 1) return;
+  r->internal.history_store_below = store_below;
+  r->internal.history_examined = page.examined();
+}
+
+void Shard::HandToHistoryReader(Request* r) {
+  COFFER_ASSERT(history_reader_ != nullptr);
+  history_reader_->Hand(index_, r);
 }
 
 void Shard::RunDigest(Request* r, const Txn& x) {

@@ -28,8 +28,8 @@
 #include "engine/doorbell.h"
 #include "engine/durability_gate.h"
 #include "engine/executor.h"
+#include "engine/history_reader.h"
 #include "engine/history_ring.h"
-#include "engine/history_store.h"
 #include "engine/history_store_writer.h"
 #include "engine/lock_manager.h"
 #include "engine/queues.h"
@@ -111,10 +111,15 @@ class Shard {
   void Loop();
 
   // Before anything is restored or the thread starts: entries that leave
-  // memory go to `store` through `writer` (shard lane `index`), once the
-  // log holds them durably (`gate`). Pages read on from `store`.
-  void AttachHistoryStore(const HistoryStore* store, HistoryStoreWriter* writer,
+  // memory go to the store through `writer` (shard lane `index`), once the
+  // log holds them durably (`gate`). Pages go on in the store through
+  // `reader` (lane `index`), off this thread.
+  void AttachHistoryStore(HistoryStoreWriter* writer, HistoryReader* reader,
                           const DurabilityGate* gate);
+  // The inline layout's sequencer, after ExecuteRequest(r) left
+  // r->internal.history_store_below set: hands r to the history reader, as
+  // its last touch of r (the reader hands it back through its done queue).
+  void HandToHistoryReader(Request* r);
   // Lets stored entries leave memory and hands the writer the oldest
   // entries that must leave next. Returns whether it did anything. On the
   // shard's thread (the sequencer's in the inline layout).
@@ -228,7 +233,7 @@ class Shard {
   std::deque<std::pair<uint64_t, uint64_t>> closed_holds_;
   HistoryRing history_;
   // The history store (null: none; entries beyond memory are dropped).
-  const HistoryStore* history_store_ = nullptr;
+  HistoryReader* history_reader_ = nullptr;
   HistoryStoreWriter* history_writer_ = nullptr;
   const DurabilityGate* durability_ = nullptr;
   uint64_t history_handed_pos_ = 0;  // ring positions handed to the writer
