@@ -33,8 +33,9 @@ TEST(EngineSmoke, EngineThreadsAreNamed) {
     auto e = MakeEngine(2, config);
     ASSERT_EQ(Code(*e, CreateAccount(1)), ResultCode::kOk);
     const std::vector<std::string> names = ThreadNames();
-    for (const char* name : {"coffer-seq", "coffer-shard-0", "coffer-shard-1",
-                             "coffer-log", "coffer-opidx", "coffer-history"}) {
+    for (const char* name :
+         {"coffer-seq", "coffer-shard-0", "coffer-shard-1", "coffer-log",
+          "coffer-opidx", "coffer-history", "coffer-histread"}) {
       EXPECT_NE(std::find(names.begin(), names.end(), name), names.end())
           << name;
     }
