@@ -1,11 +1,9 @@
 #include "engine/history_reader.h"
 
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-
+#include "absl/strings/str_cat.h"
 #include "common/assert.h"
 #include "common/thread_name.h"
+#include "engine/fail_stop.h"
 #include "engine/history_page.h"
 
 namespace coffer::internal {
@@ -52,13 +50,10 @@ bool HistoryReader::ReadOne(size_t s) {
       store_->Read(r->history_account, in.history_store_below,
                    [&](const HistoryEntry& e) { return page.Offer(e); });
   if (!status.ok()) {
-    if (on_fatal_) on_fatal_(status);
-    // on_fatal returned (a test's): nothing may go on from here.
-    std::fprintf(stderr,
-                 "coffer: fatal: the history store could not be "
-                 "read: %s\n",
-                 std::string(status.message()).c_str());
-    std::abort();
+    FailStop(on_fatal_,
+             absl::Status(status.code(),
+                          absl::StrCat("the history store could not be read: ",
+                                       status.message())));
   }
   in.history_store_below = 0;
   in.history_examined = 0;

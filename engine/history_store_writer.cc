@@ -1,11 +1,8 @@
 #include "engine/history_store_writer.h"
 
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-
 #include "common/assert.h"
 #include "common/thread_name.h"
+#include "engine/fail_stop.h"
 
 namespace coffer::internal {
 
@@ -40,13 +37,7 @@ bool HistoryStoreWriter::WriteOne(size_t s) {
   if (!lanes_[s]->queue.pop(raw)) return false;
   std::unique_ptr<Batch> batch(raw);
   absl::Status status = store_->Add(batch->entries);
-  if (!status.ok()) {
-    if (on_fatal_) on_fatal_(status);
-    // on_fatal returned (a test's): nothing may go on from here.
-    std::fprintf(stderr, "coffer: fatal: %s\n",
-                 std::string(status.message()).c_str());
-    std::abort();
-  }
+  if (!status.ok()) FailStop(on_fatal_, status);
   lanes_[s]->stored_pos.store(batch->last_pos, std::memory_order_release);
   bells_[s]->Ring();
   return true;

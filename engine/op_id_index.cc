@@ -25,17 +25,21 @@ namespace {
 constexpr std::string_view kCoveredSeqKey = "coffer.covered_seq";
 constexpr size_t kIdKeyBytes = 8;
 
+void PutIdKey(uint64_t op_id, char* out) {
+  for (size_t i = 0; i < kIdKeyBytes; ++i) {
+    out[i] = static_cast<char>(op_id >> (56 - 8 * i));
+  }
+}
+
 std::string IdKey(uint64_t op_id) {
   std::string key(kIdKeyBytes, '\0');
-  for (int i = 0; i < 8; ++i) {
-    key[i] = static_cast<char>(op_id >> (56 - 8 * i));
-  }
+  PutIdKey(op_id, key.data());
   return key;
 }
 
 // Where kCoveredSeqKey falls among the id keys: an id key sorts before it
-// when its 8 bytes are at most the key's first 8 (a key that is a prefix of
-// another sorts first).
+// when its 8 bytes, read as a big-endian id, are at most this (a key that
+// is a prefix of another sorts first).
 constexpr uint64_t CoveredSeqKeyPrefix() {
   uint64_t prefix = 0;
   for (size_t i = 0; i < kIdKeyBytes; ++i) {
@@ -219,37 +223,37 @@ absl::Status OpIdIndex::Add(std::span<const OpIdTable::Record> records,
     order_[i] = {records[i].op_id, static_cast<uint32_t>(i)};
   }
   std::sort(order_.begin(), order_.end());
+  const auto twice = std::adjacent_find(
+      order_.begin(), order_.end(),
+      [](const auto& x, const auto& y) { return x.first == y.first; });
+  if (twice != order_.end()) {
+    return absl::InternalError(
+        absl::StrCat("op-id index: one op id twice in a batch (",
+                     records.size(), " records up to seq ", covered_seq, ")"));
+  }
   const std::string file =
       absl::StrCat(dir_, "/", kIngestPrefix, ++files_written_, ".sst");
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), *options_);
   rocksdb::Status s = writer.Open(file);
-  const uint64_t covered_prefix = CoveredSeqKeyPrefix();
-  bool covered_written = false;
-  char covered_value[8];
-  Put64(covered_value, covered);
   char key[kIdKeyBytes];
   char value[kValueBytes];
-  for (size_t i = 0; s.ok() && i <= order_.size(); ++i) {
-    const bool last = i == order_.size();
-    if (!covered_written && (last || order_[i].first > covered_prefix)) {
-      s = writer.Put(kCoveredSeqKey, rocksdb::Slice(covered_value, 8));
-      covered_written = true;
-      if (!s.ok()) break;
-    }
-    if (last) break;
-    if (i > 0 && order_[i].first == order_[i - 1].first) {
-      return absl::InternalError(absl::StrCat(
-          "op-id index: one op id twice in a batch (", records.size(),
-          " records up to seq ", covered_seq, ")"));
-    }
-    const uint64_t op_id = order_[i].first;
-    for (size_t b = 0; b < kIdKeyBytes; ++b) {
-      key[b] = static_cast<char>(op_id >> (56 - 8 * b));
-    }
-    EncodeValue(records[order_[i].second], now_ns, value);
-    s = writer.Put(rocksdb::Slice(key, kIdKeyBytes),
-                   rocksdb::Slice(value, kValueBytes));
+  auto put_id = [&](const std::pair<uint64_t, uint32_t>& entry) {
+    PutIdKey(entry.first, key);
+    EncodeValue(records[entry.second], now_ns, value);
+    return writer.Put(rocksdb::Slice(key, kIdKeyBytes),
+                      rocksdb::Slice(value, kValueBytes));
+  };
+  // The ids that sort before kCoveredSeqKey, the key, then the rest.
+  size_t i = 0;
+  for (;
+       s.ok() && i < order_.size() && order_[i].first <= CoveredSeqKeyPrefix();
+       ++i) {
+    s = put_id(order_[i]);
   }
+  char covered_value[8];
+  Put64(covered_value, covered);
+  if (s.ok()) s = writer.Put(kCoveredSeqKey, rocksdb::Slice(covered_value, 8));
+  for (; s.ok() && i < order_.size(); ++i) s = put_id(order_[i]);
   if (s.ok()) s = writer.Finish();
   if (absl::Status st = FromRocks(s, absl::StrCat("writing ", file));
       !st.ok()) {

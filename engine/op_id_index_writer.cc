@@ -1,10 +1,7 @@
 #include "engine/op_id_index_writer.h"
 
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-
 #include "common/thread_name.h"
+#include "engine/fail_stop.h"
 
 namespace coffer::internal {
 
@@ -39,13 +36,7 @@ void OpIdIndexWriter::Run() {
       std::unique_ptr<Batch> batch(raw);
       absl::Status s =
           index_->Add(batch->records, batch->covered_seq, batch->now_ns);
-      if (!s.ok()) {
-        if (on_fatal_) on_fatal_(s);
-        // on_fatal returned (a test's): nothing may go on from here.
-        std::fprintf(stderr, "coffer: fatal: %s\n",
-                     std::string(s.message()).c_str());
-        std::abort();
-      }
+      if (!s.ok()) FailStop(on_fatal_, s);
       written_seq_.store(batch->covered_seq, std::memory_order_release);
       sequencer_bell_->Ring();
       continue;

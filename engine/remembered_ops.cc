@@ -1,12 +1,10 @@
 #include "engine/remembered_ops.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/assert.h"
+#include "engine/fail_stop.h"
 
 namespace coffer::internal {
 namespace {
@@ -41,11 +39,7 @@ void RememberedOps::AttachIndex(OpIdIndex* index, Doorbell* bell) {
 }
 
 void RememberedOps::Fatal(const absl::Status& status) const {
-  if (on_fatal_) on_fatal_(status);
-  // on_fatal returned (a test's): still nothing may go on from here.
-  std::fprintf(stderr, "coffer: fatal: %s\n",
-               std::string(status.message()).c_str());
-  std::abort();
+  FailStop(on_fatal_, status);
 }
 
 absl::Status RememberedOps::Restore(std::span<const OpIdTable::Record> records,
