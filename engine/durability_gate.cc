@@ -40,17 +40,20 @@ uint64_t DurabilityGate::Append(const Request& r, uint64_t next_seq) {
   chunk_->records.push_back(LogChunk::Span{in.txns.front().seq,
                                            last.seq + last.op_count - 1, offset,
                                            out.size() - offset});
+  gathered_ops_ += last.seq + last.op_count - in.txns.front().seq;
   return out.size() - offset;
 }
 
-void DurabilityGate::Flush() {
+void DurabilityGate::Flush(bool hand_over) {
   LogThread* log = this->log();
   if (log == nullptr || chunk_ == nullptr || chunk_->empty()) return;
-  if (sync_inline_) {
+  if (sync_inline_ && !hand_over && chunk_ != &overflow_chunk_ && log->idle()) {
     // The inline layout syncs here: everything admitted in this pass (one
-    // group commit), while the io threads queue the next requests.
+    // group commit), while the io threads queue the next requests, with no
+    // thread to wake.
     log->SyncNow(chunk_);
     chunk_ = nullptr;
+    gathered_ops_ = 0;
     return;
   }
   if (chunk_ == &overflow_chunk_) {
@@ -63,6 +66,7 @@ void DurabilityGate::Flush() {
   }
   log->Submit(chunk_);
   chunk_ = nullptr;
+  gathered_ops_ = 0;
 }
 
 bool DurabilityGate::Hold(Request* r) {

@@ -27,8 +27,8 @@ namespace coffer::internal {
 class DurabilityGate {
  public:
   // From now on every ordered transaction goes to `log`, and Hold keeps
-  // every answer the log does not yet cover. `sync_inline`: Flush syncs on
-  // the calling thread (the log thread was never started).
+  // every answer the log does not yet cover. `sync_inline`: Flush may sync
+  // on the calling thread (see Flush).
   void Attach(LogThread* log, bool sync_inline) {
     sync_inline_ = sync_inline;
     log_.store(log, std::memory_order_release);
@@ -39,8 +39,13 @@ class DurabilityGate {
   // `next_seq` is the sequencer's next seq: the request must be the last
   // one ordered. Returns the bytes added (0: no log, or nothing ordered).
   uint64_t Append(const Request& r, uint64_t next_seq);
-  // Hands what was gathered over to be made durable (or syncs it here).
-  void Flush();
+  // Hands what was gathered over to be made durable. In the inline layout
+  // it syncs it here instead, unless `hand_over` (the caller has work to do
+  // while the disk syncs) or the log thread is still syncing: then the log
+  // thread syncs it (engine/DESIGN.md "Threads and queues").
+  void Flush(bool hand_over);
+  // Ops in the records gathered since the last Flush.
+  uint64_t gathered_ops() const { return gathered_ops_; }
   // True if `r`, complete otherwise, must wait for the log to cover r.seq;
   // it is then kept and handed back by Release.
   bool Hold(Request* r);
@@ -62,6 +67,7 @@ class DurabilityGate {
 
   std::atomic<LogThread*> log_{nullptr};
   bool sync_inline_ = false;
+  uint64_t gathered_ops_ = 0;
   LogChunk* chunk_ = nullptr;  // records being gathered for the next sync
   LogChunk overflow_chunk_;    // used while every LogThread chunk is busy
   // Bounded by the requests in flight (the sequencer's admission bound).

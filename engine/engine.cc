@@ -504,8 +504,10 @@ absl::Status Engine::Recover() {
   threads_->log = std::make_unique<internal::LogThread>(
       std::move(writer).value(), &threads_->sequencer->bell(),
       config_.on_fatal);
-  // The inline layout syncs on the sequencer's thread: no log thread.
-  if (!inline_layout()) threads_->log->Start();
+  // The inline layout syncs on the sequencer's thread when nothing else
+  // waits, and hands the sync to the log thread under load
+  // (DurabilityGate::Flush).
+  threads_->log->Start();
   threads_->sequencer->AttachLog(threads_->log.get());
   recovery_.last_seq = expect - 1;
   recovery_.seconds =

@@ -38,6 +38,9 @@ LogChunk* LogThread::TakeFree() {
 }
 
 void LogThread::Submit(LogChunk* chunk) {
+  // Counted before the push, so that the thread's count down never passes
+  // it.
+  unsynced_chunks_.fetch_add(1, std::memory_order_relaxed);
   const bool pushed = filled_.push(chunk);
   COFFER_ASSERT_MSG(pushed, "more than kChunks log chunks in flight");
   bell_.Ring();
@@ -59,17 +62,23 @@ void LogThread::Run() {
       bell_.Awake();
       continue;
     }
-    WriteAndSync(batch);
+    const auto handed = static_cast<uint32_t>(batch.size());
+    const bool synced = WriteAndSync(batch);
+    // The writer is the submitter's again once this reaches 0 (release:
+    // after this thread's last use of it), so the bell rings after it.
+    COFFER_ASSERT(unsynced_chunks_.load(std::memory_order_relaxed) >= handed);
+    unsynced_chunks_.fetch_sub(handed, std::memory_order_release);
+    if (synced) sequencer_bell_->Ring();
   }
 }
 
 void LogThread::SyncNow(LogChunk* chunk) {
-  COFFER_ASSERT(!thread_.joinable());
+  COFFER_ASSERT_MSG(idle(), "inline log sync while the log thread has chunks");
   inline_batch_.assign(1, chunk);
-  WriteAndSync(inline_batch_);
+  if (WriteAndSync(inline_batch_)) sequencer_bell_->Ring();
 }
 
-void LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
+bool LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
   if (failed_.load(std::memory_order_relaxed)) {
     // Dead: keep recycling chunks so the sequencer never blocks, but
     // never write or acknowledge again.
@@ -78,7 +87,7 @@ void LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
       free_.push(done);
     }
     batch.clear();
-    return;
+    return false;
   }
   absl::Status status;
   uint64_t last = 0, count = 0, ops = 0;
@@ -116,13 +125,13 @@ void LogThread::WriteAndSync(std::vector<LogChunk*>& batch) {
                  std::memory_order_relaxed);
     records_.store(records_.load(std::memory_order_relaxed) + count,
                    std::memory_order_relaxed);
-    sequencer_bell_->Ring();
   }
   for (LogChunk* done : batch) {
     done->Clear();
     free_.push(done);
   }
   batch.clear();
+  return status.ok();
 }
 
 }  // namespace coffer::internal

@@ -61,8 +61,17 @@ class LogThread {
   // The inline layout (engine/DESIGN.md "Threads"): writes and fdatasyncs
   // `chunk` on the calling thread, then recycles it, with the same contract
   // as the thread (durable_seq advances only after the sync; a failure is
-  // fatal and sticky). Only when Start() was never called.
+  // fatal and sticky). Only while idle(): the writer then belongs to the
+  // caller until its next Submit.
   void SyncNow(LogChunk* chunk);
+  // Every submitted chunk is written, synced (or the log has failed) and
+  // recycled, and the thread no longer touches the writer: true before
+  // Start, and after the thread finished the last chunk it was handed
+  // (acquire: its writes to the writer happen before the caller's). For
+  // the submitting thread only: nobody else may Submit meanwhile.
+  bool idle() const {
+    return unsynced_chunks_.load(std::memory_order_acquire) == 0;
+  }
 
   // Last seq known to be on stable storage.
   uint64_t durable_seq() const {
@@ -72,14 +81,16 @@ class LogThread {
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
   uint64_t records() const { return records_.load(std::memory_order_relaxed); }
   // Per successful sync: the time to write and fdatasync the batch, and
-  // the ops it made durable. Written by the log thread only.
+  // the ops it made durable. Written by whichever thread holds the writer
+  // (the log thread, or SyncNow's caller while idle()).
   const LatencyHistogram& fsync_ns() const { return fsync_ns_; }
   const LatencyHistogram& batch_ops() const { return batch_ops_; }
 
  private:
   void Run();
   // Writes and syncs every record of `batch`, then recycles its chunks.
-  void WriteAndSync(std::vector<LogChunk*>& batch);
+  // Returns whether it synced them (false once the log has failed).
+  bool WriteAndSync(std::vector<LogChunk*>& batch);
 
   std::unique_ptr<wal::LogWriter> writer_;
   Doorbell* sequencer_bell_;
@@ -93,6 +104,8 @@ class LogThread {
   std::atomic<uint64_t> durable_seq_{0};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> records_{0};
+  // Chunks submitted and not yet recycled by the thread (idle()).
+  std::atomic<uint32_t> unsynced_chunks_{0};
   LatencyHistogram fsync_ns_;
   LatencyHistogram batch_ops_;
   std::thread thread_;

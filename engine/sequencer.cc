@@ -16,6 +16,15 @@ namespace {
 // to cover a memory miss with the work of the ones in between.
 constexpr uint32_t kOpIdPrefetchDistance = 16;
 constexpr uint64_t kNsPerS = 1'000'000'000;
+// Requests ordered per pass at most (AdmitRequests), so that answers keep
+// flowing under a flood of requests.
+constexpr int kPassRequestsMax = 256;
+// The inline layout: a pass of more ops than this hands its log records to
+// the log thread before it applies them, so that the fdatasync runs while
+// this thread applies (measured on 2 cores, 8 x 8 x 512 debits: +N%,
+// bench/RESULTS.md "The sync beside the apply"); a smaller pass applies,
+// then syncs here, without the wake-ups of a hand-off (C=1 p50).
+constexpr uint64_t kInlineSyncOpsMax = 64;
 
 template <typename T>
 void Bump(std::atomic<T>& counter, T by = 1) {
@@ -36,7 +45,8 @@ void Sequencer::Run() {
   for (;;) {
     bool progress = DrainDone();
     progress |= AdmitRequests();
-    gate_.Flush();
+    ApplyInlineOrdered();
+    gate_.Flush(/*hand_over=*/false);
     progress |= gate_.Release([this](Request* r) { Complete(r); });
     progress |=
         remembered_.Feed(gate_.durable_seq(), next_seq_, last_timestamp_ns_);
@@ -165,7 +175,7 @@ bool Sequencer::AdmitRequests() {
   if (snapshots_.draining()) return false;
   bool progress = false;
   // Bounded per pass so that answers keep flowing under a flood of requests.
-  for (int i = 0; i < 256; ++i) {
+  for (int i = 0; i < kPassRequestsMax; ++i) {
     Request* r = held_;
     if (r == nullptr && !wiring_.submit->pop(r)) break;
     const uint32_t cost = CostOf(*r);
@@ -502,11 +512,14 @@ void Sequencer::AddTxn(Request* r, const Txn& x) {
   }
 }
 
-void Sequencer::Dispatch(Request* r) {
-  RequestState& in = r->internal;
-  if (wiring_.inline_shard != nullptr) {
-    // No hand-off: apply now; the answer waits only for the log sync that
-    // this same thread does before it admits more (FlushLog).
+void Sequencer::ApplyInlineOrdered() {
+  if (inline_ordered_.empty()) return;
+  COFFER_ASSERT(inline_ordered_.size() <= kPassRequestsMax);
+  gate_.Flush(/*hand_over=*/gate_.gathered_ops() > kInlineSyncOpsMax);
+  for (Request* r : inline_ordered_) {
+    RequestState& in = r->internal;
+    // The answer waits only for the log sync of this pass (here, after the
+    // apply, or on the log thread meanwhile).
     if (!in.txns.empty()) wiring_.inline_shard->ExecuteRequest(r);
     if (in.history_store_below != 0) {
       // Its page goes on in the store: the history reader hands it back
@@ -514,9 +527,18 @@ void Sequencer::Dispatch(Request* r) {
       in.shards_outstanding = 1;
       ++requests_at_shards_;
       wiring_.inline_shard->HandToHistoryReader(r);
-      return;
+      continue;
     }
     OnShardsDone(r);
+  }
+  inline_ordered_.clear();
+}
+
+void Sequencer::Dispatch(Request* r) {
+  RequestState& in = r->internal;
+  if (wiring_.inline_shard != nullptr) {
+    // No hand-off: applied later in this pass (ApplyInlineOrdered).
+    inline_ordered_.push_back(r);
     return;
   }
   // Fill every shard's count before the first hand-off: a shard may finish

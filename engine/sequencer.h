@@ -164,6 +164,10 @@ class Sequencer {
                  ResultCode code);
   void AddTxn(Request* r, const Txn& x);
   void Dispatch(Request* r);
+  // The inline layout: hands the pass's log records to the log thread first
+  // when there are enough ops to overlap the sync with their apply, then
+  // applies what the pass ordered (inline_ordered_), in seq order.
+  void ApplyInlineOrdered();
   void OnShardsDone(Request* r);
   void MaybeComplete(Request* r);
   uint64_t NextTimestamp();
@@ -192,6 +196,9 @@ class Sequencer {
   Request* held_ = nullptr;  // taken from the queue, waiting for room
 
   uint32_t requests_at_shards_ = 0;
+  // The inline layout's requests ordered this pass and not yet applied:
+  // at most one pass's (AdmitRequests' bound), emptied in the same pass.
+  std::vector<Request*> inline_ordered_;
 
   DurabilityGate gate_;
   SnapshotScheduler snapshots_{config_, &bell_};
