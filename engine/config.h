@@ -56,8 +56,9 @@ struct EngineConfig {
 
   // Shards. 0: one on a machine of at most 2 hardware threads, else one
   // per hardware thread. One shard means the inline layout: the sequencer's
-  // thread applies and syncs the log itself, so the hot path has no more
-  // busy threads than 2 cores (engine/DESIGN.md "Threads").
+  // thread applies, and syncs the log itself unless a pass is large, so
+  // the hot path has no more busy threads than 2 cores (engine/DESIGN.md
+  // "Threads").
   uint32_t shard_count = 0;
 
   // Requests accepted by TrySubmit but not yet taken by the sequencer. When

@@ -2,7 +2,8 @@
 // fdatasyncs them, many records per sync. The sequencer fills a LogChunk
 // while the previous sync is in progress and hands it over when the thread
 // is ready, so the number of records per fsync grows with the load (the
-// LevelDB DBImpl::Write idea, without its mutex).
+// LevelDB DBImpl::Write idea, without its mutex). In the inline layout the
+// sequencer syncs small passes itself (SyncNow) while the thread is idle.
 //
 // A write or sync error is fatal: the thread reports it through on_fatal and
 // never advances durable_seq again, so nothing after the fault is ever

@@ -21,9 +21,10 @@ constexpr uint64_t kNsPerS = 1'000'000'000;
 constexpr int kPassRequestsMax = 256;
 // The inline layout: a pass of more ops than this hands its log records to
 // the log thread before it applies them, so that the fdatasync runs while
-// this thread applies (measured on 2 cores, 8 x 8 x 512 debits: +N%,
-// bench/RESULTS.md "The sync beside the apply"); a smaller pass applies,
-// then syncs here, without the wake-ups of a hand-off (C=1 p50).
+// this thread applies (measured on 2 cores, 8 x 8 x 512 debits without the
+// stores: median 1.01M against 0.73M ops/s, bench/RESULTS.md "The sync
+// beside the apply"); a smaller pass applies, then syncs here, without the
+// wake-ups of a hand-off (C=1 p50 unchanged).
 constexpr uint64_t kInlineSyncOpsMax = 64;
 
 template <typename T>

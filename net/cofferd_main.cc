@@ -57,8 +57,8 @@ ABSL_FLAG(bool, wal_repair, false,
 ABSL_FLAG(uint32_t, shards, 0,
           "engine shards (0: 1 on a machine of at most 2 hardware threads, "
           "else one per hardware thread). With 1 shard the engine runs its "
-          "inline layout: the sequencer's thread applies and syncs the log "
-          "itself (engine/DESIGN.md)");
+          "inline layout: the sequencer's thread applies, and syncs the "
+          "log itself unless a pass is large (engine/DESIGN.md)");
 ABSL_FLAG(uint32_t, io_threads, 0,
           "network threads (0: one per 4 hardware threads, at least 1)");
 ABSL_FLAG(uint32_t, reply_spin_us, 0,
