@@ -97,6 +97,7 @@ TEST(LogThreadTest, HandedAndInlineSyncsAlternateOnOneWriter) {
   for (uint64_t s = 1; s <= seq; ++s) {
     EXPECT_EQ(payloads[s - 1], "record " + std::to_string(s));
   }
+  RemoveIfPassed(dir);
 }
 
 TEST(LogThreadTest, NotIdleWhileTheThreadSyncs) {
@@ -115,6 +116,8 @@ TEST(LogThreadTest, NotIdleWhileTheThreadSyncs) {
   storage.UnblockSyncs();
   AwaitSynced(*log, bell, 1);
   EXPECT_TRUE(log->idle());
+  log.reset();
+  RemoveIfPassed(dir);
 }
 
 }  // namespace
