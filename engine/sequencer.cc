@@ -39,7 +39,9 @@ void Bump(std::atomic<T>& counter, T by = 1) {
 Sequencer::Sequencer(const EngineConfig& config, uint32_t shard_count)
     : config_(config),
       shard_count_(shard_count),
-      remembered_(config.op_ids_remembered_max, config.on_fatal) {}
+      remembered_(config.op_ids_remembered_max, config.on_fatal) {
+  inline_ordered_.reserve(kPassRequestsMax);
+}
 
 void Sequencer::Run() {
   uint32_t idle = 0;
@@ -516,20 +518,22 @@ void Sequencer::AddTxn(Request* r, const Txn& x) {
 void Sequencer::ApplyInlineOrdered() {
   if (inline_ordered_.empty()) return;
   COFFER_ASSERT(inline_ordered_.size() <= kPassRequestsMax);
-  gate_.Flush(/*hand_over=*/gate_.gathered_ops() > kInlineSyncOpsMax);
+  // A large pass hands its records to the log thread now, so that the
+  // fdatasync runs while this thread applies; a small one is synced after
+  // the apply, here (Run's Flush), with no thread to wake.
+  if (gate_.gathered_ops() > kInlineSyncOpsMax) gate_.Flush(/*hand_over=*/true);
   for (Request* r : inline_ordered_) {
     RequestState& in = r->internal;
-    // The answer waits only for the log sync of this pass (here, after the
-    // apply, or on the log thread meanwhile).
+    COFFER_ASSERT(in.shards_outstanding == 1);
     if (!in.txns.empty()) wiring_.inline_shard->ExecuteRequest(r);
     if (in.history_store_below != 0) {
       // Its page goes on in the store: the history reader hands it back
-      // (DrainDone), as a shard would.
-      in.shards_outstanding = 1;
+      // (DrainDone), as a shard would; shards_outstanding stays 1.
       ++requests_at_shards_;
       wiring_.inline_shard->HandToHistoryReader(r);
       continue;
     }
+    in.shards_outstanding = 0;
     OnShardsDone(r);
   }
   inline_ordered_.clear();
@@ -538,7 +542,11 @@ void Sequencer::ApplyInlineOrdered() {
 void Sequencer::Dispatch(Request* r) {
   RequestState& in = r->internal;
   if (wiring_.inline_shard != nullptr) {
-    // No hand-off: applied later in this pass (ApplyInlineOrdered).
+    // No hand-off: applied later in this pass (ApplyInlineOrdered). Until
+    // then it counts as at its shard, so that an op it waits on, applied
+    // earlier in the pass, cannot complete it before its own ops are
+    // applied (MaybeComplete).
+    in.shards_outstanding = 1;
     inline_ordered_.push_back(r);
     return;
   }

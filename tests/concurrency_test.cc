@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <future>
 #include <latch>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -219,6 +221,86 @@ TEST(ExactlyOnceRace, SameIdDifferentFieldsConcurrently) {
   }
   EXPECT_EQ(Balance(*e, kAccount), expected);
   EXPECT_EQ(Account(*e, kAccount).history_count, 3u);
+}
+
+// A retry ordered in the same pass as its original, with a new op of its
+// own: the sequencer is stalled (a completion callback that blocks runs on
+// its thread) while both requests are queued, so that one pass admits them.
+// The retry's answer leaves only once its new op is applied too: the
+// callback copies the results it sees. One shard (the inline layout, where
+// the pass is applied after it is ordered) and two; in memory and durable.
+void RetryInThePassOfItsOriginal(uint32_t shards, bool durable) {
+  SCOPED_TRACE(::testing::Message()
+               << "shards=" << shards << " durable=" << durable);
+  constexpr uint64_t kAccount = 11;
+  EngineConfig config;
+  std::string dir;
+  if (durable) {
+    dir = FreshDir("same-pass-retry");
+    config.data_dir = dir;
+  }
+  auto e = MakeEngine(shards, config);
+  ASSERT_EQ(Code(*e, CreateAccount(kAccount)), ResultCode::kOk);
+  ASSERT_EQ(Code(*e, Credit(kAccount, 1000)), ResultCode::kOk);
+
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  Request blocker;
+  blocker.ops = {Credit(kAccount, 1)};
+  blocker.on_complete = [&](Request&) {
+    entered.set_value();
+    released.wait();
+  };
+  ASSERT_EQ(e->TrySubmit(&blocker), SubmitResult::kAccepted);
+  entered.get_future().wait();
+
+  const Op original = Debit(kAccount, 10);
+  const Op fresh = Debit(kAccount, 5);
+  Request first;
+  first.ops = {original};
+  std::latch first_done(1);
+  first.on_complete = [&](Request&) { first_done.count_down(); };
+  Request retry;
+  retry.ops = {original, fresh};
+  std::vector<OpResult> seen_at_completion;
+  std::latch retry_done(1);
+  retry.on_complete = [&](Request& r) {
+    seen_at_completion = r.results;
+    retry_done.count_down();
+  };
+  ASSERT_EQ(e->TrySubmit(&first), SubmitResult::kAccepted);
+  ASSERT_EQ(e->TrySubmit(&retry), SubmitResult::kAccepted);
+  release.set_value();
+  first_done.wait();
+  retry_done.wait();
+
+  ASSERT_EQ(first.results.size(), 1u);
+  const OpResult& a = first.results[0];
+  EXPECT_EQ(a.code, ResultCode::kOk) << Describe(a);
+  EXPECT_FALSE(a.duplicate());
+  EXPECT_EQ(a.balance_after, 991);
+  ASSERT_EQ(seen_at_completion.size(), 2u);
+  const OpResult& again = seen_at_completion[0];
+  EXPECT_TRUE(again.duplicate()) << Describe(again);
+  EXPECT_EQ(again.seq, a.seq);
+  EXPECT_EQ(again.balance_after, 991);
+  const OpResult& b = seen_at_completion[1];
+  EXPECT_EQ(b.code, ResultCode::kOk) << Describe(b);
+  EXPECT_FALSE(b.duplicate());
+  EXPECT_GT(b.seq, a.seq) << "answered before its own op was applied";
+  EXPECT_EQ(b.balance_after, 986);
+  EXPECT_EQ(Balance(*e, kAccount), 986);
+  e.reset();
+  if (durable) RemoveIfPassed(dir);
+}
+
+TEST(ExactlyOnceRace, RetryInThePassOfItsOriginal) {
+  for (uint32_t shards : {1u, 2u}) {
+    for (bool durable : {false, true}) {
+      RetryInThePassOfItsOriginal(shards, durable);
+    }
+  }
 }
 
 // Many threads create the same account with their own op ids: one creates
