@@ -21,6 +21,32 @@ inline constexpr uint64_t kOpIdRetentionMaxS = uint64_t{100} * 365 * 86400;
 inline constexpr uint64_t kStoreCompactionWriteBytesPerSMax =
     uint64_t{1'000'000'000'000};
 
+// Where start-up stands, for EngineConfig::on_recovery_progress.
+struct RecoveryProgress {
+  enum class Phase : uint8_t {
+    kSnapshotLoaded = 1,  // the newest snapshot is loaded (or there is none)
+    kReplaying = 2,       // replaying the log after it (first: 0 ops)
+    kReplayed = 3,        // the whole log is replayed (ops_total exact)
+  };
+  Phase phase = Phase::kSnapshotLoaded;
+  uint64_t snapshot_seq = 0;  // the snapshot's state reflects ops 1..this
+  uint64_t ops_replayed = 0;  // log ops after the snapshot replayed so far
+  // Ops to replay, as the newest log records' headers claim before the
+  // replay (wal::EstimateLastSeq); exact at kReplayed.
+  uint64_t ops_total = 0;
+  double seconds = 0;         // since start-up began
+  double replay_seconds = 0;  // since the replay began
+  // Replay rate since the previous report (at kReplayed: over the whole
+  // replay), so that a slow start does not skew the estimate.
+  double ops_per_s = 0;
+
+  // Seconds left at the recent rate; 0 when done or not yet known.
+  double eta_seconds() const {
+    if (ops_per_s <= 0 || ops_replayed >= ops_total) return 0;
+    return (ops_total - ops_replayed) / ops_per_s;
+  }
+};
+
 struct EngineConfig {
   // --- Durability (wal/FORMAT.md, engine/DESIGN.md "Crash story") ---------
   // Directory of the write-ahead log and snapshots. Empty: in-memory only,
@@ -53,6 +79,12 @@ struct EngineConfig {
   // the fault whatever it does; the default prints the error and exits the
   // process with status 70 (a restart recovers from the log).
   std::function<void(const absl::Status&)> on_fatal;
+  // Called on the thread creating the engine while it recovers: once the
+  // snapshot is loaded, when the replay starts, at most every
+  // recovery_progress_interval_ms while it runs (0: after every record),
+  // and when it is done. Unset: nothing is reported.
+  std::function<void(const RecoveryProgress&)> on_recovery_progress;
+  uint32_t recovery_progress_interval_ms = 1000;
 
   // Shards. 0: one on a machine of at most 2 hardware threads, else one
   // per hardware thread. One shard means the inline layout: the sequencer's

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/thread_name.h"
 #include "engine/log_codec.h"
+#include "engine/log_replay.h"
 #include "engine/log_thread.h"
 #include "engine/partition.h"
 #include "engine/queues.h"
@@ -270,6 +271,13 @@ std::vector<StageSnapshot> Engine::Stages() const {
     out[4].histogram = threads_->log->fsync_ns().Snapshot();
     out[5].histogram = threads_->log->batch_ops().Snapshot();
   }
+  // One sample: how long Engine::Create took to recover.
+  const auto recovery_ns = static_cast<uint64_t>(recovery_.seconds * 1e9);
+  StageSnapshot recovery{Stage::kRecovery, {}};
+  recovery.histogram.counts[HistogramBucketOf(recovery_ns)] = 1;
+  recovery.histogram.count = 1;
+  recovery.histogram.max = recovery_ns;
+  out.push_back(recovery);
   return out;
 }
 
@@ -385,85 +393,19 @@ absl::Status Engine::Recover() {
   threads_->sequencer->ResumeAfter(last_seq, last_timestamp_ns);
   StartThreads();
 
-  // Replay the log through the normal pipeline, a few requests in flight,
-  // several log records merged into each request.
-  constexpr uint32_t kInFlight = 16;
-  // Admission takes a request only if its ops fit ops_in_flight_max: a
-  // replay request never holds more (a log record holds at most
-  // request_ops_max <= ops_in_flight_max ops).
-  const size_t ops_per_request =
-      std::min<size_t>(4096, config_.ops_in_flight_max);
-  std::vector<std::unique_ptr<Request>> requests;
-  boost::lockfree::spsc_queue<Request*> free_requests(kInFlight);
-  for (uint32_t i = 0; i < kInFlight; ++i) {
-    requests.push_back(std::make_unique<Request>());
-    Request* r = requests.back().get();
-    r->kind = RequestKind::kReplay;
-    r->on_complete = [&free_requests](Request& done) {
-      free_requests.push(&done);  // on the sequencer thread
-    };
-    free_requests.push(r);
+  if (config_.on_recovery_progress) {
+    RecoveryProgress loaded;
+    loaded.phase = RecoveryProgress::Phase::kSnapshotLoaded;
+    loaded.snapshot_seq = last_seq;
+    loaded.seconds = std::chrono::duration<double>(
+                         std::chrono::steady_clock::now() - started)
+                         .count();
+    config_.on_recovery_progress(loaded);
   }
-  auto take = [&] {
-    Request* r = nullptr;
-    while (!free_requests.pop(r)) std::this_thread::yield();
-    r->ops.clear();
-    r->internal.replay.clear();
-    return r;
-  };
-  Request* current = nullptr;
-  auto flush = [&] {
-    if (current != nullptr) SubmitInternal(current);
-    current = nullptr;
-  };
-
-  uint64_t expect = last_seq + 1;
-  internal::LoggedRequest decoded;
-  wal::ReadOptions options;
-  options.repair = config_.wal_repair;
-  options.storage = storage;
-  options.from_seq = expect;
-  auto report = wal::ReadLog(
-      config_.data_dir, options,
-      [&](const wal::Record& record) -> absl::Status {
-        if (record.type != wal::RecordType::kTransactions) {
-          return absl::DataLossError(absl::StrCat(
-              "log record at seq ", record.first_seq, " has unknown type ",
-              static_cast<int>(record.type)));
-        }
-        if (record.first_seq != expect) {
-          return absl::DataLossError(absl::StrCat(
-              "log record starts at seq ", record.first_seq,
-              " but the recovered state ends at seq ", expect - 1,
-              ": records are missing (snapshot or segments removed?)"));
-        }
-        if (absl::Status s = internal::DecodeRequest(
-                record.payload, record.first_seq, record.last_seq, &decoded);
-            !s.ok()) {
-          return absl::DataLossError(absl::StrCat(
-              "log record at seq ", record.first_seq, ": ", s.message()));
-        }
-        if (current != nullptr &&
-            current->ops.size() + decoded.ops.size() > ops_per_request) {
-          flush();
-        }
-        if (current == nullptr) current = take();
-        const auto base = static_cast<uint32_t>(current->ops.size());
-        current->ops.insert(current->ops.end(), decoded.ops.begin(),
-                            decoded.ops.end());
-        for (internal::LoggedTxn t : decoded.txns) {
-          t.op_begin += base;
-          current->internal.replay.push_back(t);
-        }
-        expect = record.last_seq + 1;
-        ++recovery_.log_records;
-        recovery_.log_ops += decoded.ops.size();
-        if (current->ops.size() >= ops_per_request) flush();
-        return absl::OkStatus();
-      });
-  flush();
-  // Wait until every replay request is answered (they reference locals).
-  for (uint32_t i = 0; i < kInFlight; ++i) take();
+  internal::LogReplay replay(
+      config_, [this](Request* r) { SubmitInternal(r); }, started);
+  auto report = replay.Run(last_seq, &recovery_);
+  const uint64_t expect = recovery_.last_seq + 1;
   if (!report.ok()) return report.status();
   for (const wal::TornTail& t : report->torn) {
     recovery_.notes.push_back(absl::StrCat("cut a torn log tail of ", t.bytes,
@@ -471,7 +413,6 @@ absl::Status Engine::Recover() {
                                            t.offset));
   }
 
-  recovery_.last_seq = expect - 1;
   // What replay handed the op-id index's writer is written before the
   // engine says it recovered: a failure there (a full disk) is a failed
   // start, not a fault while serving.
@@ -509,7 +450,6 @@ absl::Status Engine::Recover() {
   // (DurabilityGate::Flush).
   threads_->log->Start();
   threads_->sequencer->AttachLog(threads_->log.get());
-  recovery_.last_seq = expect - 1;
   recovery_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
           .count();

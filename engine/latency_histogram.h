@@ -44,8 +44,9 @@ enum class Stage : uint16_t {
   kTotal = 6,              // received -> written
   kLogFsync = 7,           // log thread: write + fdatasync of one batch
   kLogBatchOps = 8,        // log thread: ops per batch (a count, not ns)
+  kRecovery = 9,           // start-up: snapshot load + log replay (once)
 };
-inline constexpr uint16_t kStageMax = 8;
+inline constexpr uint16_t kStageMax = 9;
 
 inline std::string_view StageName(Stage stage) {
   switch (stage) {
@@ -65,6 +66,8 @@ inline std::string_view StageName(Stage stage) {
       return "log_fsync";
     case Stage::kLogBatchOps:
       return "log_batch_ops";
+    case Stage::kRecovery:
+      return "recovery";
   }
   return "unknown";
 }

@@ -497,6 +497,13 @@ class Runner {
                                 x.p50_ns, x.p99_ns, x.p999_ns, x.max_ns);
         continue;
       }
+      if (x.stage == static_cast<uint16_t>(Stage::kRecovery)) {
+        // One sample, in seconds: the server's start-up.
+        out_ << absl::StrFormat("%-30s %10u %10.3f s\n",
+                                StageLabel(x.stage) + " (start-up)", x.count,
+                                x.max_ns / 1e9);
+        continue;
+      }
       out_ << absl::StrFormat("%-30s %10u %10.1f %10.1f %10.1f %10.1f\n",
                               StageLabel(x.stage), x.count, x.p50_ns / 1e3,
                               x.p99_ns / 1e3, x.p999_ns / 1e3, x.max_ns / 1e3);

@@ -2,6 +2,7 @@
 // file), starts the engine and the network server, and stops both
 // gracefully on SIGINT or SIGTERM. The server itself is net/server.h.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -233,6 +234,40 @@ bool SplitListen(const std::string& s, std::string* host, uint16_t* port) {
   return true;
 }
 
+// One line on stderr per report while the engine recovers, e.g.
+// "cofferd: recovering: replayed 2,068,480 of ~5,000,000 log ops (41%),
+// 0.20M ops/s, about 15 s left".
+void PrintRecoveryProgress(const coffer::RecoveryProgress& p) {
+  using Phase = coffer::RecoveryProgress::Phase;
+  std::string line;
+  switch (p.phase) {
+    case Phase::kSnapshotLoaded:
+      line = p.snapshot_seq == 0
+                 ? std::string("no snapshot")
+                 : absl::StrFormat("snapshot at seq %d loaded", p.snapshot_seq);
+      break;
+    case Phase::kReplaying: {
+      const double share =
+          p.ops_total == 0 ? 0 : 100.0 * p.ops_replayed / p.ops_total;
+      line = absl::StrFormat("replayed %d of ~%d log ops (%.0f%%), %.2fM ops/s",
+                             p.ops_replayed, p.ops_total,
+                             std::min(share, 100.0), p.ops_per_s / 1e6);
+      if (p.ops_replayed > 0) {
+        absl::StrAppend(
+            &line, absl::StrFormat(", about %.0f s left", p.eta_seconds()));
+      }
+      break;
+    }
+    case Phase::kReplayed:
+      line =
+          absl::StrFormat("replayed %d log ops in %.2f s (%.2fM ops/s)",
+                          p.ops_replayed, p.replay_seconds, p.ops_per_s / 1e6);
+      break;
+  }
+  std::fprintf(stderr, "cofferd: recovering: %s (%.1f s since start)\n",
+               line.c_str(), p.seconds);
+}
+
 // "data dir D: recovered to seq N (...)", or the in-memory warning.
 std::string RecoverySummary(const coffer::Engine& engine) {
   const std::string& dir = engine.config().data_dir;
@@ -275,6 +310,7 @@ std::string RecoverySummary(const coffer::Engine& engine) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto process_started = std::chrono::steady_clock::now();
   const std::string usage =
       "cofferd: the Coffer ledger server (binary protocol: "
       "net/PROTOCOL.md).\n"
@@ -390,14 +426,20 @@ int main(int argc, char** argv) {
                  coffer::wal::FaultSpecText(*spec).c_str());
   }
 
+  if (!ec.data_dir.empty()) ec.on_recovery_progress = PrintRecoveryProgress;
   auto engine = coffer::Engine::Create(ec);
   if (!engine.ok()) Die(1, std::string(engine.status().message()));
   auto server = coffer::net::Server::Start(engine->get(), sc);
   if (!server.ok()) Die(1, std::string(server.status().message()));
 
-  std::printf("cofferd listening on %s: %u shards, %u io threads, %s\n",
-              (*server)->endpoint().c_str(), (*engine)->shard_count(),
-              sc.ResolvedIoThreads(), RecoverySummary(**engine).c_str());
+  const double ready_s = std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - process_started)
+                             .count();
+  std::printf(
+      "cofferd listening on %s: %u shards, %u io threads, %s; ready %.2f s "
+      "after start\n",
+      (*server)->endpoint().c_str(), (*engine)->shard_count(),
+      sc.ResolvedIoThreads(), RecoverySummary(**engine).c_str(), ready_s);
   std::fflush(stdout);
 
   {

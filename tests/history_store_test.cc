@@ -362,14 +362,7 @@ TEST(HistoryStoreTest, AnAccountOfMillionsOfEntriesIsReadToItsFirstEntry) {
     auto e = MakeEngine(2, config);
     ASSERT_EQ(Code(*e, CreateAccount(7)), ResultCode::kOk);
     Credit1(*e, 7, credits);
-    e->RequestSnapshot();
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (e->Stats().snapshots == 0) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline);
-      ASSERT_EQ(e->Stats().snapshot_failures, 0u);
-      std::this_thread::yield();
-    }
+    TakeSnapshot(*e);
     Credit1(*e, 7, 1000);  // and some after it, in the log
   }
   {

@@ -330,14 +330,7 @@ TEST(RecoveryTest, SnapshotThenRestartWithOtherShardCounts) {
     auto e = Engine::Create(DurableConfig(dir, 2));
     ASSERT_TRUE(e.ok()) << e.status();
     for (const OpResult& r : (*e)->Apply(ops)) ASSERT_TRUE(r.ok());
-    (*e)->RequestSnapshot();
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while ((*e)->Stats().snapshots == 0) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline);
-      ASSERT_EQ((*e)->Stats().snapshot_failures, 0u);
-      std::this_thread::yield();
-    }
+    TakeSnapshot(**e);
     // More work after the snapshot: recovery = snapshot + log.
     ASSERT_TRUE((*e)->Apply({Capture(5, hold.op_id, 6, 60)})[0].ok());
     before = (*e)->Digest();

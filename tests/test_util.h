@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "engine/engine.h"
 #include "engine/types.h"
@@ -135,6 +137,20 @@ inline std::string FreshDir(const std::string& name) {
 // look at): some tests leave a gigabyte of log and stores.
 inline void RemoveIfPassed(const std::string& dir) {
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// Asks for a snapshot and waits (at most `limit`) until one more is
+// written; fails the test on a failed snapshot or at the limit.
+inline void TakeSnapshot(
+    Engine& e, std::chrono::seconds limit = std::chrono::seconds(120)) {
+  const uint64_t before = e.Stats().snapshots;
+  e.RequestSnapshot();
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (e.Stats().snapshots == before) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    ASSERT_EQ(e.Stats().snapshot_failures, 0u);
+    std::this_thread::yield();
+  }
 }
 
 // A manual clock for tests of time (hold expiry).

@@ -415,6 +415,34 @@ absl::StatusOr<ReadReport> ReadLog(
   return Reader(dir, options, fn).Run();
 }
 
+absl::StatusOr<uint64_t> EstimateLastSeq(Storage* storage,
+                                         const std::string& dir) {
+  if (storage == nullptr) storage = PosixStorage();
+  absl::StatusOr<std::vector<Segment>> segments = ListSegments(storage, dir);
+  if (!segments.ok()) {
+    if (absl::IsNotFound(segments.status())) return 0;
+    return segments.status();
+  }
+  // Newest first; a segment without records (a fresh one) ends where the
+  // next begins, so the one before it tells.
+  for (size_t i = segments->size(); i-- > 0;) {
+    absl::StatusOr<std::string> data = storage->ReadFile((*segments)[i].path);
+    if (!data.ok()) return data.status();
+    uint64_t last_seq = 0;
+    uint64_t pos = kSegmentHeaderBytes;
+    while (pos + kRecordHeaderBytes <= data->size()) {
+      const RecordHeader h = DecodeRecordHeader(data->data() + pos);
+      if (!PlausibleRecordHeader(h, data->size() - pos - kRecordHeaderBytes)) {
+        break;
+      }
+      last_seq = h.last_seq;
+      pos += kRecordHeaderBytes + h.payload_bytes;
+    }
+    if (last_seq != 0) return last_seq;
+  }
+  return 0;
+}
+
 absl::StatusOr<int> RemoveSegmentsUpTo(const std::string& dir,
                                        uint64_t upto_seq,
                                        const std::string& archive_dir,

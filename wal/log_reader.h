@@ -96,6 +96,15 @@ struct Segment {
 absl::StatusOr<std::vector<Segment>> ListSegments(Storage* storage,
                                                   const std::string& dir);
 
+// The last seq the log's record headers claim, for progress reports while
+// ReadLog runs: the newest segment with a record is walked header by header
+// (the cheap checks of PlausibleRecordHeader, no checksums) up to the first
+// header that does not pass. 0 when there is no record. An estimate (a
+// damaged record may claim anything plausible): ReadLog, which checks
+// everything, has the final word.
+absl::StatusOr<uint64_t> EstimateLastSeq(Storage* storage,
+                                         const std::string& dir);
+
 // Removes (or, if archive_dir is non-empty, moves there; it must be on the
 // same file system) every segment whose records all have last_seq <=
 // upto_seq, oldest first, never the newest segment. A segment's records end
