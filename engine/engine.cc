@@ -349,6 +349,10 @@ EngineStats Engine::Stats() const {
   const auto& rc = threads_->sequencer->remembered_counters();
   s.op_ids_indexed_seq = rc.index_fed_seq.load(std::memory_order_relaxed);
   s.op_id_index_lookups = rc.index_lookups.load(std::memory_order_relaxed);
+  if (threads_->history_store != nullptr) {
+    s.history_stored_seq = threads_->history_store->covered_seq();
+    s.history_entries_stored = threads_->history_store->entries_written();
+  }
   s.op_ids_found_on_disk = rc.index_found.load(std::memory_order_relaxed);
   for (const auto& shard : threads_->shards) {
     const auto& sc = shard->counters();
@@ -429,6 +433,14 @@ absl::Status Engine::Recover() {
         recovery_.last_seq,
         " (is the index from another data directory, or the log cut?)"));
   }
+  if (threads_->history_store != nullptr &&
+      threads_->history_store->covered_seq() > recovery_.last_seq) {
+    return absl::DataLossError(absl::StrCat(
+        "the history store holds the entries of ops up to seq ",
+        threads_->history_store->covered_seq(), " but the log ends at seq ",
+        recovery_.last_seq,
+        " (is the store from another data directory, or the log cut?)"));
+  }
   if (config_.read_only) {
     recovery_.seconds = std::chrono::duration<double>(
                             std::chrono::steady_clock::now() - started)
@@ -495,7 +507,8 @@ absl::Status Engine::OpenHistoryStore() {
   t.sequencer->AttachHistoryReader(t.history_reader->done());
   for (const auto& shard : t.shards) {
     shard->AttachHistoryStore(t.history_writer.get(), t.history_reader.get(),
-                              &t.sequencer->gate());
+                              &t.sequencer->gate(),
+                              t.history_store->covered_seq());
   }
   return absl::OkStatus();
 }

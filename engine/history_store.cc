@@ -17,6 +17,10 @@ namespace {
 
 static_assert(HistoryStore::kValueBytes == 96);
 
+// Shorter than an entry key and a prefix of account 0's: first in key
+// order, never between two keys of one account.
+constexpr std::string_view kCoveredSeqKey("\0", 1);
+
 void PutBigEndian(char* p, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) {
     p[i] = static_cast<char>(v >> (8 * (bytes - 1 - i)));
@@ -81,11 +85,30 @@ absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(
     return st;
   }
   store->db_.reset(db);
+  std::string covered;
+  s = db->Get(rocksdb::ReadOptions(),
+              rocksdb::Slice(kCoveredSeqKey.data(), kCoveredSeqKey.size()),
+              &covered);
+  if (s.ok()) {
+    if (covered.size() != 8) {
+      return absl::DataLossError(absl::StrCat("history store ", options.dir,
+                                              ": covered_seq has ",
+                                              covered.size(), " bytes, not 8"));
+    }
+    uint64_t seq = 0;
+    std::memcpy(&seq, covered.data(), 8);
+    store->covered_seq_.store(seq, std::memory_order_release);
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading covered_seq");
+  }
   return store;
 }
 
-absl::Status HistoryStore::Add(std::span<const HistoryEntry> entries) {
+absl::Status HistoryStore::Add(std::span<const HistoryEntry> entries,
+                               uint64_t covered_seq) {
   if (entries.empty()) return absl::OkStatus();
+  const uint64_t had = covered_seq_.load(std::memory_order_relaxed);
+  covered_seq = std::max(covered_seq, had);
   rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   // A table file is written in key order: by account, newest first.
   sorted_.clear();
@@ -100,6 +123,12 @@ absl::Status HistoryStore::Add(std::span<const HistoryEntry> entries) {
       absl::StrCat(dir_, "/", kIngestPrefix, ++files_written_, ".sst");
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), *options_);
   rocksdb::Status s = writer.Open(file);
+  // First in key order, so first in the file.
+  if (s.ok() && covered_seq > had) {
+    s = writer.Put(
+        rocksdb::Slice(kCoveredSeqKey.data(), kCoveredSeqKey.size()),
+        rocksdb::Slice(reinterpret_cast<const char*>(&covered_seq), 8));
+  }
   char key[kKeyBytes];
   for (size_t i = 0; s.ok() && i < sorted_.size(); ++i) {
     const HistoryEntry& e = *sorted_[i];
@@ -122,7 +151,14 @@ absl::Status HistoryStore::Add(std::span<const HistoryEntry> entries) {
   // Synced and recorded in the MANIFEST (synced) before it returns.
   rocksdb::IngestExternalFileOptions ingest;
   ingest.move_files = true;
-  return FromRocks(db_->IngestExternalFile({file}, ingest), "ingesting");
+  if (absl::Status st =
+          FromRocks(db_->IngestExternalFile({file}, ingest), "ingesting");
+      !st.ok()) {
+    return st;
+  }
+  covered_seq_.store(covered_seq, std::memory_order_release);
+  entries_written_.fetch_add(entries.size(), std::memory_order_relaxed);
+  return absl::OkStatus();
 }
 
 absl::Status HistoryStore::CompactAll() {

@@ -6,7 +6,9 @@
 // - Keys: the account id (8 bytes, big-endian), then the entry number's
 //   complement (4 bytes, big-endian): an account's entries sit together,
 //   newest first in key order, so a page is one seek and a forward scan.
-//   Values: the 96-byte HistoryEntry, as snapshots hold it.
+//   Values: the 96-byte HistoryEntry, as snapshots hold it. One more key,
+//   the single byte 0x00, holds covered_seq (8 bytes, little-endian): it
+//   sorts before every entry key and inside no account's range.
 // - Derived from the log. Only entries of ops the log holds durably are
 //   added (the shard checks), and an entry's fields are a function of the
 //   log, so adding one again (after a restart) writes the same bytes.
@@ -21,6 +23,7 @@
 // number of threads at once (RocksDB's reads are thread-safe).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -59,8 +62,20 @@ class HistoryStore {
 
   const std::string& dir() const { return dir_; }
 
-  // Adds (or writes again) `entries`, durably.
-  absl::Status Add(std::span<const HistoryEntry> entries);
+  // Adds (or writes again) `entries`, durably, and in the same table file
+  // moves covered_seq to `covered_seq` (never backwards).
+  absl::Status Add(std::span<const HistoryEntry> entries,
+                   uint64_t covered_seq = 0);
+  // Every entry of an op with seq <= covered_seq() is in the store (the
+  // writer's claim, see HistoryStoreWriter); 0 for a new store or one
+  // written before covered_seq existed. Read at Open, then Add's.
+  uint64_t covered_seq() const {
+    return covered_seq_.load(std::memory_order_acquire);
+  }
+  // Entries Add wrote since Open (any thread).
+  uint64_t entries_written() const {
+    return entries_written_.load(std::memory_order_relaxed);
+  }
   // Calls fn(entry) for the entries of `account_id` numbered below `below`,
   // newest first, until fn returns false or none is left.
   absl::Status Read(uint64_t account_id, uint32_t below,
@@ -79,7 +94,10 @@ class HistoryStore {
   std::unique_ptr<rocksdb::Options> options_;  // also for the table files
   std::unique_ptr<rocksdb::DB> db_;
   std::string dir_;
-  uint64_t files_written_ = 0;               // names the next table file
+  uint64_t files_written_ = 0;  // names the next table file
+  // Written by Add's caller only; read from any thread.
+  std::atomic<uint64_t> covered_seq_{0};
+  std::atomic<uint64_t> entries_written_{0};
   std::vector<const HistoryEntry*> sorted_;  // Add's, reused
 };
 

@@ -1,5 +1,7 @@
 #include "engine/history_store_writer.h"
 
+#include <algorithm>
+
 #include "common/assert.h"
 #include "common/thread_name.h"
 #include "engine/fail_stop.h"
@@ -12,6 +14,7 @@ HistoryStoreWriter::HistoryStoreWriter(
     : store_(store), bells_(std::move(bells)), on_fatal_(std::move(on_fatal)) {
   for (size_t s = 0; s < bells_.size(); ++s) {
     lanes_.push_back(std::make_unique<Lane>());
+    lanes_.back()->stored_through_seq = store_->covered_seq();
   }
   thread_ = std::thread([this] { Run(); });
   NameThread(thread_, "coffer-history");
@@ -36,11 +39,22 @@ bool HistoryStoreWriter::WriteOne(size_t s) {
   Batch* raw = nullptr;
   if (!lanes_[s]->queue.pop(raw)) return false;
   std::unique_ptr<Batch> batch(raw);
-  absl::Status status = store_->Add(batch->entries);
+  absl::Status status =
+      store_->Add(batch->entries, CoveredAfter(s, batch->through_seq));
   if (!status.ok()) FailStop(on_fatal_, status);
   lanes_[s]->stored_pos.store(batch->last_pos, std::memory_order_release);
   bells_[s]->Ring();
   return true;
+}
+
+uint64_t HistoryStoreWriter::CoveredAfter(size_t s, uint64_t through) {
+  Lane& lane = *lanes_[s];
+  lane.stored_through_seq = std::max(lane.stored_through_seq, through);
+  uint64_t covered = UINT64_MAX;
+  for (const auto& l : lanes_) {
+    covered = std::min(covered, l->stored_through_seq);
+  }
+  return covered;
 }
 
 void HistoryStoreWriter::Run() {

@@ -9,6 +9,12 @@
 // - stored_pos(shard): every entry of every batch of that shard up to that
 //   ring position is durable in the store (acquire; the store follows the
 //   write).
+// - covered_seq: every entry with a seq up to the smallest of the lanes'
+//   Batch::through_seq is stored (lanes that wrote nothing yet count as the
+//   store's covered_seq at start: entries written before a restart stay
+//   written). Each Add records that bound in the store, so
+//   that after a restart the shards need not write again the entries that
+//   replay puts back in memory (Shard::CutHistoryBatch).
 // - After each batch the writer rings the shard's bell: it may now let
 //   entries go (and rings the sequencer, whose admission waits on shard
 //   backlogs).
@@ -35,6 +41,12 @@ class HistoryStoreWriter {
   struct Batch {
     std::vector<HistoryEntry> entries;  // in ring order
     uint64_t last_pos = 0;              // ring position of the last entry
+    // Every entry of the shard with a seq up to this one is in this batch
+    // or an earlier one (0: no such claim). Only the inline layout claims
+    // it: there entries reach the ring in seq order, while a shard of the
+    // threaded layout applies later transactions while an earlier one
+    // waits for a peer.
+    uint64_t through_seq = 0;
   };
   static constexpr size_t kBatchesInFlightMax = 4;
 
@@ -60,7 +72,11 @@ class HistoryStoreWriter {
   struct Lane {
     boost::lockfree::spsc_queue<Batch*> queue{kBatchesInFlightMax};
     std::atomic<uint64_t> stored_pos{0};
+    uint64_t stored_through_seq = 0;  // the writer thread's only
   };
+  // The covered_seq that the store may record once lane `s` has written up
+  // to seq `through` (the writer thread's only).
+  uint64_t CoveredAfter(size_t s, uint64_t through);
   void Run();
   // Writes the oldest batch of lane `s`; false if its queue is empty.
   bool WriteOne(size_t s);

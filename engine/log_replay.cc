@@ -95,6 +95,7 @@ absl::StatusOr<wal::ReadReport> LogReplay::Run(uint64_t after_seq,
   options.repair = config_.wal_repair;
   options.storage = storage;
   options.from_seq = expect;
+  options.skip_covered_segments = true;
   auto read = wal::ReadLog(
       config_.data_dir, options,
       [&](const wal::Record& record) -> absl::Status {

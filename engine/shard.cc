@@ -523,10 +523,12 @@ void Shard::AppendHistory(AccountState& account, HistoryEntry entry) {
 
 void Shard::AttachHistoryStore(HistoryStoreWriter* writer,
                                HistoryReader* reader,
-                               const DurabilityGate* gate) {
+                               const DurabilityGate* gate,
+                               uint64_t stored_through_seq) {
   history_writer_ = writer;
   history_reader_ = reader;
   durability_ = gate;
+  history_stored_through_seq_ = stored_through_seq;
   history_.KeepUntilStored();
 }
 
@@ -541,15 +543,20 @@ std::unique_ptr<HistoryStoreWriter::Batch> Shard::CutHistoryBatch() const {
   const uint64_t durable = durability_->durable_seq();
   const uint64_t last = std::min<uint64_t>(end, from + kHistoryFeedEntriesMax);
   auto batch = std::make_unique<HistoryStoreWriter::Batch>();
+  bool cut = false;
   for (uint64_t pos = from; pos < last; ++pos) {
     const HistoryEntry& e = history_.At(pos)->entry;
     // Never an entry the log could still lose: its op could be replayed
     // differently, or not at all.
     if (e.seq > durable) break;
-    batch->entries.push_back(e);
+    // One the store had before a restart (replay put it back in memory)
+    // leaves memory without being written again.
+    if (e.seq > history_stored_through_seq_) batch->entries.push_back(e);
     batch->last_pos = pos;
+    if (shard_count_ == 1) batch->through_seq = e.seq;
+    cut = true;
   }
-  if (batch->entries.empty()) return nullptr;
+  if (!cut) return nullptr;
   return batch;
 }
 

@@ -113,9 +113,12 @@ class Shard {
   // Before anything is restored or the thread starts: entries that leave
   // memory go to the store through `writer` (shard lane `index`), once the
   // log holds them durably (`gate`). Pages go on in the store through
-  // `reader` (lane `index`), off this thread.
+  // `reader` (lane `index`), off this thread. Entries of ops up to
+  // `stored_through_seq` (the store's covered_seq at open) are in the store
+  // already and are not written again.
   void AttachHistoryStore(HistoryStoreWriter* writer, HistoryReader* reader,
-                          const DurabilityGate* gate);
+                          const DurabilityGate* gate,
+                          uint64_t stored_through_seq);
   // The inline layout's sequencer, after ExecuteRequest(r) left
   // r->internal.history_store_below set: hands r to the history reader, as
   // its last touch of r (the reader hands it back through its done queue).
@@ -238,6 +241,7 @@ class Shard {
   const DurabilityGate* durability_ = nullptr;
   uint64_t history_handed_pos_ = 0;  // ring positions handed to the writer
   uint64_t history_stored_pos_ = 0;  // the writer's last stored_pos seen
+  uint64_t history_stored_through_seq_ = 0;  // AttachHistoryStore's
   HistoryFeedPause feed_pause_;
 
   // Lock manager and transactions in progress.

@@ -39,6 +39,11 @@ struct EngineStats {
   uint64_t op_ids_indexed_seq = 0;
   uint64_t op_id_index_lookups = 0;
   uint64_t op_ids_found_on_disk = 0;
+  // The history store (0 without one): every entry of an op up to
+  // history_stored_seq is in it (the inline layout advances it; see
+  // HistoryStoreWriter), and the entries written to it since start.
+  uint64_t history_stored_seq = 0;
+  uint64_t history_entries_stored = 0;
   std::vector<ShardStats> shards;  // one per shard, by shard index
   bool operator==(const EngineStats&) const = default;
 };

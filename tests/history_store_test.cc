@@ -411,5 +411,90 @@ TEST(HistoryStoreTest, AReplayedLogWritesTheSameEntriesAgain) {
   RemoveIfPassed(dir);
 }
 
+// covered_seq is written with the entries, survives a reopen, never moves
+// backwards, and its key is in no account's pages (account 0's included).
+TEST(HistoryStoreTest, CoveredSeqPersistsAndStaysOutOfThePages) {
+  const std::string dir = FreshDir("history_store_covered_unit");
+  {
+    auto store = HistoryStore::Open({.dir = dir});
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ((*store)->covered_seq(), 0u);
+    std::vector<HistoryEntry> entries = {Entry(0, 1), Entry(0, 2), Entry(5, 1)};
+    ASSERT_TRUE((*store)->Add(entries, 40).ok());
+    EXPECT_EQ((*store)->covered_seq(), 40u);
+    HistoryEntry more = Entry(5, 2);
+    ASSERT_TRUE((*store)->Add({&more, 1}, 30).ok());  // not backwards
+    EXPECT_EQ((*store)->covered_seq(), 40u);
+    EXPECT_EQ((*store)->entries_written(), 4u);
+  }
+  auto store = HistoryStore::Open({.dir = dir});
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->covered_seq(), 40u);
+  EXPECT_EQ(ReadNumbers(**store, 0, UINT32_MAX, 10),
+            (std::vector<uint32_t>{2, 1}));
+  EXPECT_EQ(ReadNumbers(**store, 5, UINT32_MAX, 10),
+            (std::vector<uint32_t>{2, 1}));
+  store->reset();
+  RemoveIfPassed(dir);
+}
+
+// The inline layout records in the store how far it holds every entry
+// (covered_seq); a restart that replays those ops puts their entries back in
+// memory, and they leave it without being written a second time. What is
+// after covered_seq is written as before, and every entry reads back once.
+TEST(HistoryStoreTest, ARestartDoesNotWriteAgainWhatTheStoreHolds) {
+  const uint64_t credits =
+      TestScale("COFFER_HISTORY_REPLAY_ENTRIES", 100'000, 20'000);
+  const std::string dir = FreshDir("history_store_covered");
+  EngineConfig config = StoreConfig(dir, 1000);
+  config.snapshot_every_log_bytes = 0;
+  const auto count = static_cast<uint32_t>(credits + 1);
+  uint64_t covered = 0;
+  uint64_t last_seq = 0;
+  {
+    auto e = MakeEngine(1, config);
+    ASSERT_EQ(Code(*e, CreateAccount(7)), ResultCode::kOk);
+    Credit1(*e, 7, credits);
+    EXPECT_EQ(ReadAllCredits(*e, 7, count, 1000),
+              static_cast<int>((count + 999) / 1000));
+    const EngineStats stats = e->Stats();
+    covered = stats.history_stored_seq;
+    last_seq = stats.last_seq;
+    // All but (about) the ring's 1000 newest entries left memory.
+    EXPECT_GE(stats.history_entries_stored, count - 2000);
+    EXPECT_GE(covered, last_seq - 2000);
+    EXPECT_LE(covered, last_seq);
+  }
+  auto e = MakeEngine(1, config);
+  EXPECT_EQ(e->recovery().log_ops, count);
+  EXPECT_GE(e->Stats().history_stored_seq, covered);
+  // Every entry is read once, in order, the old ones from the store...
+  EXPECT_EQ(ReadAllCredits(*e, 7, count, 1000),
+            static_cast<int>((count + 999) / 1000));
+  // ... and new ones leave memory into it as before.
+  Credit1(*e, 7, 5000);
+  EXPECT_EQ(ReadAllCredits(*e, 7, count + 5000, 4096),
+            static_cast<int>((count + 5000 + 4095) / 4096));
+  const EngineStats after = e->Stats();
+  // Only entries of ops after `covered` were written in this run: the
+  // replayed ones were in the store already.
+  EXPECT_LE(after.history_entries_stored, after.last_seq - covered);
+  EXPECT_GT(after.history_entries_stored, 0u);
+  e.reset();
+
+  // A store that claims more than the log holds is refused at start-up.
+  {
+    auto index = internal::HistoryStore::Open({.dir = dir + "/history"});
+    ASSERT_TRUE(index.ok()) << index.status();
+    HistoryEntry far = Entry(7, 1);
+    ASSERT_TRUE((*index)->Add({&far, 1}, uint64_t{1} << 40).ok());
+  }
+  auto refused = Engine::Create(config);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("history store"), std::string::npos)
+      << refused.status();
+  RemoveIfPassed(dir);
+}
+
 }  // namespace
 }  // namespace coffer::testing

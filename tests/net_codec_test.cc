@@ -126,7 +126,7 @@ std::vector<Message> EveryKind() {
   all.push_back(history_reply);
   all.push_back(StatsRequest{});
   StatsReply stats;
-  stats.engine = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 0, {}};
+  stats.engine = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 0, 0, 0, {}};
   stats.engine.shards = {{21, 22, 23, 24}, {25, 26, 27, 28}};
   stats.server = {13, 14, 15, 16, 17, 18, 19, 20};
   all.push_back(stats);

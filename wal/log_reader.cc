@@ -119,6 +119,15 @@ class Reader {
       return segments.status();
     }
     segments_ = *std::move(segments);
+    if (options_.skip_covered_segments && options_.from_seq != 0) {
+      // Segment i holds seqs below segment i+1's first seq.
+      size_t covered = 0;
+      while (covered + 1 < segments_.size() &&
+             segments_[covered + 1].seq <= options_.from_seq) {
+        ++covered;
+      }
+      segments_.erase(segments_.begin(), segments_.begin() + covered);
+    }
     std::string next_data;  // segment i+1, when it was read early
     bool have_next = false;
     for (size_t i = 0; i < segments_.size(); ++i) {
