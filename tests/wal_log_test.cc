@@ -173,6 +173,19 @@ std::vector<std::string> SegmentPaths(const std::string& dir) {
   return paths;
 }
 
+// The first seq of each segment path, from its name.
+std::vector<uint64_t> FirstSeqs(const std::vector<std::string>& segments) {
+  std::vector<uint64_t> firsts;
+  for (const std::string& s : segments) {
+    uint64_t seq = 0;
+    EXPECT_TRUE(ParseSegmentFileName(
+        std::filesystem::path(s).filename().string(), &seq))
+        << s;
+    firsts.push_back(seq);
+  }
+  return firsts;
+}
+
 std::vector<std::string> Names(const std::string& dir) {
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
@@ -764,13 +777,7 @@ TEST(WalLogTest, SkipCoveredSegmentsReadsFromTheSegmentHoldingFromSeq) {
       AppendRange(OpenOrDie(dir.path(), 1, 1024).get(), 1, 40, 100);
   std::vector<std::string> segments = SegmentPaths(dir.path());
   ASSERT_GE(segments.size(), 4u);
-  std::vector<uint64_t> firsts;
-  for (const std::string& s : segments) {
-    uint64_t seq = 0;
-    ASSERT_TRUE(ParseSegmentFileName(
-        std::filesystem::path(s).filename().string(), &seq));
-    firsts.push_back(seq);
-  }
+  const std::vector<uint64_t> firsts = FirstSeqs(segments);
   // Damage the first record of the first segment: corruption for a full
   // read (a valid record follows it).
   std::string first = ReadAll(segments[0]);
@@ -811,13 +818,7 @@ TEST(WalLogTest, RemoveSegmentsUpToKeepsEverythingAfterAndTheNewest) {
       AppendRange(OpenOrDie(dir.path(), 1, 1024).get(), 1, 40, 100);
   std::vector<std::string> segments = SegmentPaths(dir.path());
   ASSERT_GE(segments.size(), 5u);
-  std::vector<uint64_t> firsts;
-  for (const std::string& s : segments) {
-    uint64_t seq = 0;
-    ASSERT_TRUE(ParseSegmentFileName(
-        std::filesystem::path(s).filename().string(), &seq));
-    firsts.push_back(seq);
-  }
+  const std::vector<uint64_t> firsts = FirstSeqs(segments);
   // Up to one seq before the third segment's first: the first two go.
   absl::StatusOr<int> removed =
       RemoveSegmentsUpTo(dir.path(), firsts[2] - 1, "", nullptr);
