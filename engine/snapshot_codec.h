@@ -9,7 +9,8 @@
 //   u64 n, n * AccountRecord   (56 bytes)
 //   u64 n, n * HoldRecord      (48 bytes; open holds and remembered closed)
 //   u64 n, n * HistoryEntry    (each shard's ring, oldest first)
-//   u64 n, n * OpIdRecord      (56 bytes; remembered op ids, seq order)
+//   u64 n, n * OpIdRecord      (56 bytes; remembered op ids, in the
+//                              table's map order: the loader sorts by seq)
 #pragma once
 
 #include <cstdint>
