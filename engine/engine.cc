@@ -439,7 +439,11 @@ absl::Status Engine::Recover() {
         "the history store holds the entries of ops up to seq ",
         threads_->history_store->covered_seq(), " but the log ends at seq ",
         recovery_.last_seq,
-        " (is the store from another data directory, or the log cut?)"));
+        " (is the store from another data directory, or was the log cut by "
+        "wal_repair?). The store holds copies of history that left memory: "
+        "moving ",
+        threads_->history_store->dir(),
+        " aside lets the server start, without those entries"));
   }
   if (config_.read_only) {
     recovery_.seconds = std::chrono::duration<double>(

@@ -106,6 +106,8 @@ absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(
 
 absl::Status HistoryStore::Add(std::span<const HistoryEntry> entries,
                                uint64_t covered_seq) {
+  // Nothing to write, and nothing to record: a batch of entries the store
+  // had already claims no seq beyond covered_seq.
   if (entries.empty()) return absl::OkStatus();
   const uint64_t had = covered_seq_.load(std::memory_order_relaxed);
   covered_seq = std::max(covered_seq, had);

@@ -42,10 +42,11 @@ class HistoryStoreWriter {
     std::vector<HistoryEntry> entries;  // in ring order
     uint64_t last_pos = 0;              // ring position of the last entry
     // Every entry of the shard with a seq up to this one is in this batch
-    // or an earlier one (0: no such claim). Only the inline layout claims
-    // it: there entries reach the ring in seq order, while a shard of the
-    // threaded layout applies later transactions while an earlier one
-    // waits for a peer.
+    // or an earlier one (0: no such claim; Shard::HistoryThroughSeq). Only
+    // the inline layout claims it, where entries reach the ring in seq
+    // order (a shard of the threaded layout applies later transactions
+    // while an earlier one waits for a peer), and only past the entries a
+    // snapshot of more shards restored out of seq order.
     uint64_t through_seq = 0;
   };
   static constexpr size_t kBatchesInFlightMax = 4;

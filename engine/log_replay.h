@@ -16,13 +16,18 @@
 //   report->last_seq is the seq the state reflects now.
 #pragma once
 
+#include <boost/lockfree/spsc_queue.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/config.h"
 #include "engine/engine.h"
+#include "engine/log_codec.h"
+#include "engine/request.h"
 #include "wal/log_reader.h"
 
 namespace coffer::internal {
@@ -38,6 +43,25 @@ class LogReplay {
                                       RecoveryReport* report);
 
  private:
+  // The replay requests: a few in flight, several log records merged into
+  // each; reused as the sequencer answers them (on_complete, on its
+  // thread).
+  class Pool {
+   public:
+    static constexpr uint32_t kInFlight = 16;
+    Pool();
+    Request* Take();  // waits for a free one, emptied
+    // Until every one is answered; the pool is empty afterwards.
+    void WaitForAll();
+
+   private:
+    std::vector<std::unique_ptr<Request>> requests_;
+    boost::lockfree::spsc_queue<Request*> free_{kInFlight};
+  };
+
+  // One record: checked, decoded and merged into the current request.
+  absl::Status Add(const wal::Record& record, RecoveryReport* report);
+  void Flush();  // hands the current request to the sequencer
   // Reports progress if the interval passed since the last report (or
   // `force`).
   void MaybeReport(RecoveryProgress::Phase phase, bool force);
@@ -49,6 +73,11 @@ class LogReplay {
   std::chrono::steady_clock::time_point last_report_;
   uint64_t last_report_ops_ = 0;
   RecoveryProgress progress_;
+  const size_t ops_per_request_;
+  Pool pool_;
+  Request* current_ = nullptr;
+  uint64_t expect_ = 0;  // the seq the next record must start at
+  LoggedRequest decoded_;
 };
 
 }  // namespace coffer::internal

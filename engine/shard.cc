@@ -514,7 +514,10 @@ void Shard::LoadSnapshotView(const Request& r, const Txn& x) {
 void Shard::AppendHistory(AccountState& account, HistoryEntry entry) {
   entry.number = ++account.history_count;
   const uint64_t pos = history_.Append(entry, account.history_head);
-  if (pos != 0) account.history_head = pos;
+  if (pos != 0) {
+    account.history_head = pos;
+    NoteHistoryOrder(pos, entry.seq);
+  }
   counters_.history_backlog.store(history_.backlog(),
                                   std::memory_order_relaxed);
 }
@@ -553,11 +556,33 @@ std::unique_ptr<HistoryStoreWriter::Batch> Shard::CutHistoryBatch() const {
     // leaves memory without being written again.
     if (e.seq > history_stored_through_seq_) batch->entries.push_back(e);
     batch->last_pos = pos;
-    if (shard_count_ == 1) batch->through_seq = e.seq;
     cut = true;
   }
   if (!cut) return nullptr;
+  batch->through_seq = HistoryThroughSeq(from, batch->last_pos, end);
   return batch;
+}
+
+void Shard::NoteHistoryOrder(uint64_t pos, uint64_t seq) {
+  if (seq < history_max_seq_) {
+    history_unordered_through_pos_ = pos;
+  } else {
+    history_max_seq_ = seq;
+  }
+}
+
+uint64_t Shard::HistoryThroughSeq(uint64_t from, uint64_t last_pos,
+                                  uint64_t end) const {
+  // Past the last entry appended out of seq order, every entry's seq is at
+  // least every earlier one's: the entries of ops up to the batch's last
+  // seq are in it or in earlier batches, unless that op's entries (a
+  // transfer's two, expired holds) go on past the batch.
+  if (shard_count_ != 1 || from <= history_unordered_through_pos_) return 0;
+  const uint64_t last_seq = history_.At(last_pos)->entry.seq;
+  if (last_pos + 1 < end && history_.At(last_pos + 1)->entry.seq == last_seq) {
+    return last_seq - 1;
+  }
+  return last_seq;
 }
 
 void HistoryFeedPause::CpuRelaxForPause() { CpuRelax(); }
@@ -695,7 +720,10 @@ void Shard::RestoreHistory(const HistoryEntry& e) {
   if (it == accounts_.end()) return;  // cannot happen in a valid snapshot
   // Entries of one account arrive oldest first, keeping their numbers.
   const uint64_t pos = history_.Append(e, it->second.history_head);
-  if (pos != 0) it->second.history_head = pos;
+  if (pos != 0) {
+    it->second.history_head = pos;
+    NoteHistoryOrder(pos, e.seq);
+  }
 }
 
 void Shard::FinishRestore() {

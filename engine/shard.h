@@ -213,6 +213,11 @@ class Shard {
   void AppendHistory(AccountState& account, HistoryEntry entry);
   // The batch FeedHistory would hand over now (null if none).
   std::unique_ptr<HistoryStoreWriter::Batch> CutHistoryBatch() const;
+  void NoteHistoryOrder(uint64_t pos, uint64_t seq);
+  // Batch::through_seq of a batch of ring positions [from, last_pos] with
+  // the ring ending at `end` (0: no claim).
+  uint64_t HistoryThroughSeq(uint64_t from, uint64_t last_pos,
+                             uint64_t end) const;
   // The first ring position not yet handed to the writer.
   uint64_t FirstUnhandedPos() const {
     return std::max(history_handed_pos_ + 1, history_.first_pos());
@@ -242,6 +247,12 @@ class Shard {
   uint64_t history_handed_pos_ = 0;  // ring positions handed to the writer
   uint64_t history_stored_pos_ = 0;  // the writer's last stored_pos seen
   uint64_t history_stored_through_seq_ = 0;  // AttachHistoryStore's
+  // The highest seq appended to the ring, and the last position where an
+  // entry came in below it (a ring restored from a snapshot of more shards,
+  // or the threaded layout): claims of the store's covered_seq start after
+  // it (HistoryThroughSeq).
+  uint64_t history_max_seq_ = 0;
+  uint64_t history_unordered_through_pos_ = 0;
   HistoryFeedPause feed_pause_;
 
   // Lock manager and transactions in progress.

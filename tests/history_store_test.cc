@@ -496,5 +496,93 @@ TEST(HistoryStoreTest, ARestartDoesNotWriteAgainWhatTheStoreHolds) {
   RemoveIfPassed(dir);
 }
 
+// Pages `account` from the newest entry to the first and checks that every
+// number from history_count down to 1 is there once.
+void ExpectWholeHistory(Engine& e, uint64_t account) {
+  const uint32_t count = Account(e, account).history_count;
+  uint32_t before = 0;
+  uint32_t expected = count;
+  for (int pages = 0; pages < 100'000 && expected > 0; ++pages) {
+    const Request r = HistoryPage(e, account, before, 4096);
+    for (const HistoryEntry& h : r.history) {
+      ASSERT_EQ(h.number, expected) << "account " << account;
+      --expected;
+    }
+    before = r.history_next_before;
+    if (before == 0) break;
+  }
+  EXPECT_EQ(expected, 0u) << "account " << account << ": entries missing below "
+                          << expected << " of " << count;
+}
+
+// Transfers of 1 between accounts 1..accounts in requests of 4,096: two
+// history entries per op, with the same seq.
+void TransferAround(Engine& e, uint64_t accounts, uint64_t n) {
+  std::vector<Op> ops;
+  for (uint64_t i = 0; i < n; ++i) {
+    ops.push_back(Transfer(1 + i % accounts, 1 + (i + 1) % accounts, 1));
+    if (ops.size() == 4096 || i + 1 == n) {
+      for (const OpResult& r : e.Apply(ops)) ASSERT_TRUE(r.ok());
+      ops.clear();
+    }
+  }
+}
+
+// covered_seq never claims a transfer whose second entry is past the end of
+// a batch. Three single entries (two creates, a credit) and then two per
+// transfer: every batch of 16,384 ring positions ends between a transfer's
+// debit and its credit. The first run logs it all with a ring that holds
+// it all; the second replays it with a small ring (replayed ops are
+// durable, so batches are cut at exactly 16,384 positions) and stops with
+// such a credit in memory only; the third replays it again and must write
+// it. Every entry reads back once after all of them left memory.
+TEST(HistoryStoreTest, CoveredSeqStopsShortOfAnOpThatStraddlesABatch) {
+  const std::string dir = FreshDir("history_store_straddle");
+  EngineConfig config = StoreConfig(dir, 1'000'000);
+  config.snapshot_every_log_bytes = 0;
+  {
+    auto e = MakeEngine(1, config);
+    ASSERT_EQ(Code(*e, CreateAccount(1)), ResultCode::kOk);
+    ASSERT_EQ(Code(*e, CreateAccount(2)), ResultCode::kOk);
+    ASSERT_EQ(Code(*e, Credit(1, 100)), ResultCode::kOk);
+    TransferAround(*e, 2, 30'000);
+  }
+  config.history_entries_per_shard_max = 20'000;
+  { auto e = MakeEngine(1, config); }
+  auto e = MakeEngine(1, config);
+  TransferAround(*e, 2, 20'000);
+  ExpectWholeHistory(*e, 1);
+  ExpectWholeHistory(*e, 2);
+  e.reset();
+  RemoveIfPassed(dir);
+}
+
+// covered_seq never claims entries that a snapshot of two shards restored
+// into one shard's ring out of seq order (shard 0's ring, then shard 1's).
+// The second run cuts two batches of 16,384 from the restored 40,000 or so
+// and stops; the third restores the same snapshot and must write the rest.
+TEST(HistoryStoreTest, CoveredSeqWaitsOutARingRestoredOutOfOrder) {
+  const std::string dir = FreshDir("history_store_unordered");
+  constexpr uint64_t kAccounts = 256;
+  {
+    auto e = MakeEngine(2, StoreConfig(dir, 20'000));
+    for (uint64_t a = 1; a <= kAccounts; ++a) {
+      ASSERT_EQ(Code(*e, CreateAccount(a)), ResultCode::kOk);
+    }
+    for (int round = 0; round < 200; ++round) {
+      std::vector<Op> ops;
+      for (uint64_t a = 1; a <= kAccounts; ++a) ops.push_back(Credit(a, 1));
+      for (const OpResult& r : e->Apply(ops)) ASSERT_TRUE(r.ok());
+    }
+    TakeSnapshot(*e);
+  }
+  { auto e = MakeEngine(1, StoreConfig(dir, 20'000)); }
+  auto e = MakeEngine(1, StoreConfig(dir, 20'000));
+  TransferAround(*e, kAccounts, 30'000);
+  for (uint64_t a = 1; a <= kAccounts; ++a) ExpectWholeHistory(*e, a);
+  e.reset();
+  RemoveIfPassed(dir);
+}
+
 }  // namespace
 }  // namespace coffer::testing

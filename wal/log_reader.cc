@@ -119,15 +119,7 @@ class Reader {
       return segments.status();
     }
     segments_ = *std::move(segments);
-    if (options_.skip_covered_segments && options_.from_seq != 0) {
-      // Segment i holds seqs below segment i+1's first seq.
-      size_t covered = 0;
-      while (covered + 1 < segments_.size() &&
-             segments_[covered + 1].seq <= options_.from_seq) {
-        ++covered;
-      }
-      segments_.erase(segments_.begin(), segments_.begin() + covered);
-    }
+    if (options_.skip_covered_segments) SkipCoveredSegments();
     std::string next_data;  // segment i+1, when it was read early
     bool have_next = false;
     for (size_t i = 0; i < segments_.size(); ++i) {
@@ -193,6 +185,18 @@ class Reader {
   }
 
  private:
+  // Drops the segments whose records all lie below from_seq: segment i
+  // holds seqs below segment i+1's first seq. Never the newest.
+  void SkipCoveredSegments() {
+    if (options_.from_seq == 0) return;
+    size_t covered = 0;
+    while (covered + 1 < segments_.size() &&
+           segments_[covered + 1].seq <= options_.from_seq) {
+      ++covered;
+    }
+    segments_.erase(segments_.begin(), segments_.begin() + covered);
+  }
+
   SegmentEnd ReadSegment(const Segment& seg, std::string_view data) {
     SegmentHeader header;
     std::string why;
