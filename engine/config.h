@@ -62,6 +62,12 @@ struct EngineConfig {
   // only when asked). Log segments are removed once two newer snapshots
   // cover them.
   uint64_t snapshot_every_log_bytes = 256ull << 20;
+  // How a snapshot is taken. false (the default): in process, while the
+  // shards go on; each record is saved by a walk or just before its first
+  // change, whichever comes first (engine/DESIGN.md "Snapshots"). true: a
+  // forked child writes the frozen state, after admission pauses for the
+  // shards to drain (the older way, kept to compare against).
+  bool snapshot_fork = false;
   // Recover the state from data_dir but never write there (no new segment,
   // no log, no snapshots): for audit tools. Writes apply in memory only.
   bool read_only = false;

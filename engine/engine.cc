@@ -137,6 +137,7 @@ Engine::Engine(EngineConfig config)
     sw.shard_bells.push_back(&t.shards[s]->bell());
     sw.shard_counters.push_back(&t.shards[s]->counters());
     sw.feed_pauses.push_back(&t.shards[s]->history_feed_pause());
+    sw.snapshot_announcements.push_back(&t.shards[s]->snapshot_announcement());
   }
   if (inline_layout()) sw.inline_shard = t.shards[0].get();
   t.sequencer->Wire(std::move(sw));
@@ -544,14 +545,22 @@ absl::Status Engine::LoadSnapshot(uint64_t* last_seq,
     v.hold = [&](const internal::SnapshotHold& h) {
       t.shards[ShardOf(h.hold.account_id, shard_count_)]->RestoreHold(h);
     };
+    uint64_t orphans = 0;  // entries of accounts the snapshot lacks
     v.history = [&](const HistoryEntry& e) {
-      t.shards[ShardOf(e.account_id, shard_count_)]->RestoreHistory(e);
+      if (!t.shards[ShardOf(e.account_id, shard_count_)]->RestoreHistory(e)) {
+        ++orphans;
+      }
     };
     v.op_id = [&](const internal::OpIdTable::Record& r) {
       op_ids.push_back(r);
     };
     if (absl::Status s = internal::DecodeSnapshot(snap->payload, v); !s.ok()) {
       return absl::DataLossError(absl::StrCat(snap->path, ": ", s.message()));
+    }
+    if (orphans != 0) {
+      return absl::DataLossError(absl::StrCat(
+          snap->path, ": ", orphans,
+          " history entries of accounts the snapshot does not hold"));
     }
     std::sort(op_ids.begin(), op_ids.end(),
               [](const auto& a, const auto& b) { return a.seq < b.seq; });

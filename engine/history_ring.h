@@ -12,6 +12,9 @@
 //   than `capacity`: so every entry not in memory is in the store. While the
 //   store lags, the ring holds more than `capacity`; how far is bounded by
 //   the sequencer's admission (engine/DESIGN.md "History").
+// - While pinned at a position, entries at or after it stay in memory (an
+//   in-process snapshot copies them; engine/DESIGN.md "Snapshots"): the
+//   ring then grows past `capacity` by what comes in meanwhile.
 // Memory is about 104 bytes an entry, in chunks of kChunkSlots, allocated as
 // the ring fills and reused once emptied.
 #pragma once
@@ -77,6 +80,13 @@ class HistoryRing {
     DropOld();
   }
 
+  // Keeps every entry at a position >= pos in memory; Pin(0) lets go.
+  void Pin(uint64_t pos) {
+    COFFER_ASSERT(pos == 0 || pos >= pin_pos_ || pin_pos_ == 0);
+    pin_pos_ = pos;
+    DropOld();
+  }
+
   uint64_t capacity() const { return capacity_; }
   uint64_t first_pos() const { return first_pos_; }
   uint64_t next_pos() const { return next_pos_; }
@@ -95,7 +105,8 @@ class HistoryRing {
  private:
   void DropOld() {
     while (size() > capacity_ &&
-           (!keep_until_stored_ || first_pos_ <= stored_pos_)) {
+           (!keep_until_stored_ || first_pos_ <= stored_pos_) &&
+           (pin_pos_ == 0 || first_pos_ < pin_pos_)) {
       ++first_pos_;
       if (first_pos_ - base_pos_ == kChunkSlots) {
         spare_ = std::move(chunks_.front());  // one kept for reuse
@@ -113,6 +124,7 @@ class HistoryRing {
   uint64_t first_pos_ = 1;
   uint64_t next_pos_ = 1;
   uint64_t stored_pos_ = 0;
+  uint64_t pin_pos_ = 0;  // 0: not pinned
 };
 
 }  // namespace coffer::internal

@@ -54,8 +54,10 @@ void Sequencer::Run() {
     progress |=
         remembered_.Feed(gate_.durable_seq(), next_seq_, last_timestamp_ns_);
     progress |= StepSnapshots();
+    progress |= op_id_walk_.Step(remembered_.table());
     if (wiring_.inline_shard != nullptr) {
       progress |= wiring_.inline_shard->FeedHistory();
+      progress |= wiring_.inline_shard->StepSnapshot();
     }
     if (progress) {
       idle = 0;
@@ -73,7 +75,10 @@ void Sequencer::Run() {
     }
     if (held_ != nullptr) NudgeHistoryBacklogs();
     const uint32_t token = bell_.PrepareSleep();
-    if (!HaveWork() && !wiring_.stop->load(std::memory_order_acquire)) {
+    // Stopping, it sleeps only while a snapshot is written: the writer rings
+    // when it is done (and so does each shard's Finish).
+    if (!HaveWork() && (!wiring_.stop->load(std::memory_order_acquire) ||
+                        snapshots_.writing())) {
       bell_.Sleep(token);
     }
     bell_.Awake();
@@ -95,6 +100,42 @@ bool Sequencer::StepSnapshots() {
     for (Doorbell* bell : wiring_.shard_bells) bell->Ring();
   }
   return progress;
+}
+
+void Sequencer::SetSnapshotWriter(SnapshotScheduler::Writer fork_writer,
+                                  uint64_t last_snapshot_seq) {
+  // The writer's producers: each shard, then this thread's op-id walk. The
+  // inline layout's one shard runs here, so both ring this thread's bell.
+  std::vector<Doorbell*> bells;
+  if (wiring_.inline_shard != nullptr) {
+    bells = {&bell_, &bell_};
+  } else {
+    bells = wiring_.shard_bells;
+    bells.push_back(&bell_);
+  }
+  snapshots_.SetWriter(
+      std::move(fork_writer),
+      [this](SnapshotWriter* writer, uint64_t seq) {
+        BeginSnapshot(writer, seq);
+      },
+      std::move(bells), last_snapshot_seq);
+}
+
+void Sequencer::BeginSnapshot(SnapshotWriter* writer, uint64_t seq) {
+  op_id_walk_.Begin(remembered_.table(), seq, writer, shard_count_);
+  if (wiring_.inline_shard != nullptr) {
+    // Between passes: every request ordered so far is applied.
+    COFFER_ASSERT(inline_ordered_.empty());
+    wiring_.inline_shard->BeginSnapshot(seq, writer);
+    return;
+  }
+  // Every request ordered so far is in its shard's queue (Dispatch pushes
+  // at once), and none after: the announcement marks the cut.
+  COFFER_ASSERT(wiring_.snapshot_announcements.size() == shard_count_);
+  for (uint32_t s = 0; s < shard_count_; ++s) {
+    wiring_.snapshot_announcements[s]->Announce(seq, writer);
+    wiring_.shard_bells[s]->Ring();
+  }
 }
 
 bool Sequencer::HistoryHasRoom() const {
@@ -122,6 +163,11 @@ bool Sequencer::HaveWork() const {
     if (q->read_available() > 0) return true;
   }
   if (gate_.HaveWork() || snapshots_.HaveWork()) return true;
+  if (op_id_walk_.HaveWork(remembered_.table())) return true;
+  if (wiring_.inline_shard != nullptr &&
+      wiring_.inline_shard->SnapshotHaveWork()) {
+    return true;
+  }
   if (remembered_.CanFeed(gate_.durable_seq(), next_seq_)) return true;
   if (wiring_.inline_shard != nullptr &&
       wiring_.inline_shard->HistoryHaveWork()) {
@@ -158,7 +204,9 @@ bool Sequencer::Fits(uint32_t cost) const {
   // hold records already in the index (cost >= the seqs it takes).
   return requests_in_flight_ < config_.requests_in_flight_max &&
          ops_in_flight_ + cost <= config_.ops_in_flight_max &&
-         remembered_.HasRoom(next_seq_ + cost - 1) && HistoryHasRoom();
+         remembered_.HasRoom(next_seq_ + cost - 1) &&
+         op_id_walk_.HasRoom(remembered_.table(), next_seq_ + cost - 1) &&
+         HistoryHasRoom();
 }
 
 uint32_t Sequencer::CostOf(const Request& r) {
@@ -182,6 +230,9 @@ bool Sequencer::AdmitRequests() {
     Request* r = held_;
     if (r == nullptr && !wiring_.submit->pop(r)) break;
     const uint32_t cost = CostOf(*r);
+    // A snapshot's op-id walk writes the records this request would push
+    // out of the ring first.
+    op_id_walk_.MakeRoom(remembered_.table(), next_seq_ + cost - 1);
     if (!Fits(cost)) {
       held_ = r;  // wait for room; the submit queue fills up behind it
       // Whatever the batch size, the records whose slots it needs are

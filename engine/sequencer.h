@@ -22,6 +22,7 @@
 #include "engine/durability_gate.h"
 #include "engine/latency_histogram.h"
 #include "engine/log_thread.h"
+#include "engine/op_id_snapshot_walk.h"
 #include "engine/op_id_table.h"
 #include "engine/queues.h"
 #include "engine/remembered_ops.h"
@@ -45,6 +46,9 @@ struct SequencerWiring {
   std::vector<const ShardCounters*> shard_counters;
   // [s]: shard s's history feeding, held still while a snapshot forks.
   std::vector<HistoryFeedPause*> feed_pauses;
+  // [s]: how shard s is told to take an in-process snapshot (threaded
+  // layout).
+  std::vector<SnapshotAnnouncement*> snapshot_announcements;
   const std::atomic<bool>* stop = nullptr;  // finish in-flight work, return
 };
 
@@ -119,13 +123,13 @@ class Sequencer {
     gate_.Attach(log, /*sync_inline=*/wiring_.inline_shard != nullptr);
   }
 
-  // Snapshots: `writer` runs in a forked child with the state frozen at
-  // (seq, last timestamp) and returns whether the snapshot file is safely
+  // Snapshots. In process (the default) the shards and this thread's
+  // op-id walk write them (BeginSnapshot); with config.snapshot_fork,
+  // `fork_writer` runs in a forked child with the state frozen at (seq,
+  // last timestamp) and returns whether the snapshot file is safely
   // written. Set before the threads start.
-  using SnapshotWriter = SnapshotScheduler::Writer;
-  void SetSnapshotWriter(SnapshotWriter writer, uint64_t last_snapshot_seq) {
-    snapshots_.SetWriter(std::move(writer), last_snapshot_seq);
-  }
+  void SetSnapshotWriter(SnapshotScheduler::Writer fork_writer,
+                         uint64_t last_snapshot_seq);
   // Asks for a snapshot as soon as possible (any thread).
   void RequestSnapshot() {
     snapshots_.Request();
@@ -140,6 +144,9 @@ class Sequencer {
   bool Fits(uint32_t cost) const;
   // Steps the snapshot scheduler; a fork holds history feeding still.
   bool StepSnapshots();
+  // The in-process snapshot at `seq` starts: every request ordered up to
+  // it is with its shard (or applied, inline), none after it.
+  void BeginSnapshot(SnapshotWriter* writer, uint64_t seq);
   // No shard's history backlog is at its bound.
   bool HistoryHasRoom() const;
   // Rings the shards whose history backlog holds admission up: the log may
@@ -201,6 +208,7 @@ class Sequencer {
   std::vector<Request*> inline_ordered_;
 
   DurabilityGate gate_;
+  OpIdSnapshotWalk op_id_walk_;
   SnapshotScheduler snapshots_{config_, &bell_};
 };
 

@@ -63,12 +63,14 @@ void Shard::Loop() {
     progress |= FlushBacklogs();
     progress |= AdmitWork();
     progress |= FeedHistory();
+    progress |= StepSnapshot();
     if (progress) {
       idle = 0;
       continue;
     }
     if (wiring_.stop->load(std::memory_order_acquire) && !HaveWork() &&
-        locks_.admitted() == 0 && peer_waits_.empty() && current_ == nullptr) {
+        locks_.admitted() == 0 && peer_waits_.empty() && current_ == nullptr &&
+        !snapshot_pending()) {
       return;
     }
     if (++idle < config_.idle_spin_iterations) {
@@ -95,7 +97,8 @@ bool Shard::HaveWork() const {
   // lock queues empty, which only a peer message can cause: no work here.
   // History entries to let go or hand over: the store's writer rings this
   // bell after each batch, the sequencer while it waits on the backlog.
-  return HistoryHaveWork();
+  // A snapshot's blocks: its writer rings this bell when it takes one.
+  return HistoryHaveWork() || SnapshotHaveWork();
 }
 
 bool Shard::DrainPeers() {
@@ -143,6 +146,13 @@ bool Shard::AdmitWork() {
   while (cursor_ < current_count_) {
     const uint32_t t = current_->internal.shard_txns[index_][cursor_];
     const Txn& x = current_->internal.txns[t];
+    if (SnapshotDueBefore(x.seq)) {
+      // A barrier like a digest: the snapshot begins once every earlier
+      // transaction here is done.
+      if (!locks_.empty()) return progress;
+      BeginAnnounced();
+      progress = true;
+    }
     if (x.kind == TxnKind::kDigest) {
       // A barrier: it reflects exactly the transactions before it, so it
       // waits until none is in progress here, and admits nothing after it
@@ -636,7 +646,12 @@ void Shard::Commit(uint64_t seq) {
   // Update existing records in place before inserting new ones: an insert
   // may move the map's storage and invalidate the `live` pointers.
   for (AccountSlot& s : view_.accounts) {
-    if (s.local && s.dirty && s.live != nullptr) *s.live = s.account.state;
+    if (!s.local || !s.dirty || s.live == nullptr) continue;
+    // A snapshot walk may have saved the record since the view was loaded:
+    // the mark comes from the record, not from the view.
+    SaveBeforeWrite(s.id, *s.live);
+    s.account.state.flags = WithSavedMark(s.account.state.flags);
+    *s.live = s.account.state;
   }
   for (HoldSlot& s : view_.holds) {
     if (!s.local || !s.dirty || s.live == nullptr) continue;
@@ -651,6 +666,8 @@ void Shard::Commit(uint64_t seq) {
   }
   for (AccountSlot& s : view_.accounts) {
     if (!s.local || !s.dirty || s.live != nullptr) continue;
+    // New since any snapshot in progress: not part of it.
+    s.account.state.flags = WithSavedMark(s.account.state.flags);
     accounts_.emplace(s.id, s.account.state);
     if ((s.account.state.flags & (kAccountFlagOverdraft | kAccountFlagCap)) !=
         0) {
@@ -672,71 +689,16 @@ void Shard::Commit(uint64_t seq) {
   ForgetClosedHolds(seq);
 }
 
-// --- snapshots ------------------------------------------------------------
-
-void Shard::SaveAccounts(SnapshotEncoder& out) const {
-  for (const auto& [id, a] : accounts_) {
-    SnapshotAccount rec{};
-    rec.id = id;
-    rec.account.state = a;
-    if ((a.flags & (kAccountFlagOverdraft | kAccountFlagCap)) != 0) {
-      rec.account.limits = limits_.at(id);
-    }
-    out.Account(rec);
-  }
-}
-
-void Shard::SaveHolds(SnapshotEncoder& out) const {
-  for (const auto& [id, h] : holds_) out.Hold(SnapshotHold{id, h});
-}
-
-void Shard::SaveHistory(SnapshotEncoder& out) const {
-  history_.ForEach([&](const HistoryEntry& e) { out.History(e); });
-}
-
-void Shard::RestoreAccount(const SnapshotAccount& a) {
-  AccountState state = a.account.state;
-  state.history_head = 0;  // ring positions are rebuilt by RestoreHistory
-  accounts_.insert_or_assign(a.id, state);
-  if ((state.flags & (kAccountFlagOverdraft | kAccountFlagCap)) != 0) {
-    limits_.insert_or_assign(a.id, a.account.limits);
-  }
-  counters_.accounts.store(accounts_.size(), std::memory_order_relaxed);
-}
-
-void Shard::RestoreHold(const SnapshotHold& h) {
-  holds_.insert_or_assign(h.id, h.hold);
-  if (h.hold.status == HoldStatus::kOpen) {
-    if (h.hold.expires_at_ns != 0) {
-      expiring_.insert({h.hold.account_id, h.hold.expires_at_ns, h.id});
-    }
-  } else {
-    closed_holds_.emplace_back(h.id, h.hold.closed_seq);
-  }
-}
-
-void Shard::RestoreHistory(const HistoryEntry& e) {
-  auto it = accounts_.find(e.account_id);
-  if (it == accounts_.end()) return;  // cannot happen in a valid snapshot
-  // Entries of one account arrive oldest first, keeping their numbers.
-  const uint64_t pos = history_.Append(e, it->second.history_head);
-  if (pos != 0) {
-    it->second.history_head = pos;
-    NoteHistoryOrder(pos, e.seq);
-  }
-}
-
-void Shard::FinishRestore() {
-  std::sort(closed_holds_.begin(), closed_holds_.end(),
-            [](const auto& a, const auto& b) { return a.second < b.second; });
-}
-
 // --- holds ----------------------------------------------------------------
 
 void Shard::ExpireHolds(uint64_t account_id, AccountState& account,
                         uint64_t ts_ns, uint64_t seq) {
   if (account.expiring_holds == 0) return;
   auto it = expiring_.lower_bound({account_id, 0, 0});
+  if (it != expiring_.end() && std::get<0>(*it) == account_id &&
+      std::get<1>(*it) <= ts_ns) {
+    SaveBeforeWrite(account_id, account);  // about to change
+  }
   while (it != expiring_.end() && std::get<0>(*it) == account_id &&
          std::get<1>(*it) <= ts_ns) {
     const uint64_t hold_id = std::get<2>(*it);

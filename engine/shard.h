@@ -34,6 +34,7 @@
 #include "engine/lock_manager.h"
 #include "engine/queues.h"
 #include "engine/request.h"
+#include "engine/shard_snapshot.h"
 #include "engine/snapshot_codec.h"
 
 namespace coffer::internal {
@@ -156,8 +157,23 @@ class Shard {
   void SaveHistory(SnapshotEncoder& out) const;
   void RestoreAccount(const SnapshotAccount& a);
   void RestoreHold(const SnapshotHold& h);
-  void RestoreHistory(const HistoryEntry& e);
+  // False if the entry's account is not restored (a damaged snapshot).
+  bool RestoreHistory(const HistoryEntry& e);
   void FinishRestore();
+
+  // In-process snapshots (engine/shard_snapshot.cc). The threaded layout's
+  // sequencer announces one (snapshot_announcement) and the shard's loop
+  // begins it once every transaction up to its seq is applied here, before
+  // any later one. The inline layout's sequencer calls BeginSnapshot itself,
+  // between passes, and steps the walk.
+  SnapshotAnnouncement& snapshot_announcement() { return announcement_; }
+  void BeginSnapshot(uint64_t seq, SnapshotWriter* writer);
+  // One bounded step of the walk; returns progress.
+  bool StepSnapshot();
+  // Whether StepSnapshot would make progress now.
+  bool SnapshotHaveWork() const;
+  // A snapshot is announced and not yet begun, or its walk is not done.
+  bool snapshot_pending() const;
 
  private:
   // A multi-shard transaction's side of the record exchange. It may exist
@@ -224,6 +240,26 @@ class Shard {
   }
   void ForgetClosedHolds(uint64_t seq);
 
+  // Snapshot walk (engine/shard_snapshot.cc).
+  // Saves an account's record as it is now, before its first change while a
+  // walk runs, unless it is saved already (or new since the snapshot).
+  void SaveBeforeWrite(uint64_t id, AccountState& live);
+  uint32_t WithSavedMark(uint32_t flags) const {
+    return (flags & ~kAccountFlagSnapshotMark) | saved_mark_;
+  }
+  bool IsSaved(const AccountState& a) const {
+    return (a.flags & kAccountFlagSnapshotMark) == saved_mark_;
+  }
+  void SaveAccount(uint64_t id, AccountState& live);
+  // The announced snapshot is due before a transaction at `seq`.
+  bool SnapshotDueBefore(uint64_t seq) const;
+  void BeginAnnounced();
+  // Begins the announced snapshot if nothing ordered before it is left here.
+  bool MaybeBeginAnnounced();
+  bool WalkAccounts();
+  bool WalkHistory();
+  bool SendSnapshotBlocks();
+
   const uint32_t index_;
   const uint32_t shard_count_;
   const EngineConfig config_;
@@ -231,7 +267,9 @@ class Shard {
   Doorbell bell_;
   ShardCounters counters_;
 
-  // The shard's state: touched by this thread only.
+  // The shard's state: touched by this thread only. Accounts are never
+  // erased: a snapshot walk keeps an iterator across inserts and restarts
+  // only when the map grows (engine/DESIGN.md "Snapshots").
   absl::flat_hash_map<uint64_t, AccountState> accounts_;
   absl::flat_hash_map<uint64_t, AccountLimits> limits_;  // rare: see account.h
   absl::flat_hash_map<uint64_t, HoldState> holds_;
@@ -254,6 +292,12 @@ class Shard {
   uint64_t history_max_seq_ = 0;
   uint64_t history_unordered_through_pos_ = 0;
   HistoryFeedPause feed_pause_;
+
+  // In-process snapshots.
+  SnapshotAnnouncement announcement_;
+  uint64_t begun_generation_ = 0;
+  uint32_t saved_mark_ = 0;  // kAccountFlagSnapshotMark or 0
+  ShardSnapshotWalk walk_;
 
   // Lock manager and transactions in progress.
   LockManager locks_;

@@ -1,13 +1,16 @@
 #include "engine/snapshot_codec.h"
 
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/assert.h"
 
 namespace coffer::internal {
 namespace {
 
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion1 = 1;
+constexpr uint32_t kVersion2 = 2;
 
 struct AccountRecord {
   uint64_t id;
@@ -43,16 +46,251 @@ struct OpIdRecord {
 };
 static_assert(sizeof(OpIdRecord) == 56);
 
+template <typename T>
+void PutRaw(std::string* out, const T& v) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  out->append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+AccountRecord ToRecord(const SnapshotAccount& a) {
+  AccountRecord r{};
+  r.id = a.id;
+  r.balance = a.account.state.balance;
+  r.held = a.account.state.held;
+  r.currency = a.account.state.currency;
+  // Internal bits (a shard's snapshot mark) are the shard's business only.
+  r.flags = a.account.state.flags & ~kAccountFlagInternalMask;
+  r.history_count = a.account.state.history_count;
+  r.expiring_holds = a.account.state.expiring_holds;
+  r.overdraft_limit = a.account.limits.overdraft_limit;
+  r.balance_cap = a.account.limits.balance_cap;
+  return r;
+}
+
+SnapshotAccount FromRecord(const AccountRecord& r) {
+  SnapshotAccount a{};
+  a.id = r.id;
+  a.account.state.balance = r.balance;
+  a.account.state.held = r.held;
+  a.account.state.currency = r.currency;
+  a.account.state.flags = r.flags;
+  a.account.state.history_count = r.history_count;
+  a.account.state.expiring_holds = r.expiring_holds;
+  a.account.limits.overdraft_limit = r.overdraft_limit;
+  a.account.limits.balance_cap = r.balance_cap;
+  return a;
+}
+
+HoldRecord ToRecord(const SnapshotHold& h) {
+  HoldRecord r{};
+  r.id = h.id;
+  r.account_id = h.hold.account_id;
+  r.amount = h.hold.amount;
+  r.expires_at_ns = h.hold.expires_at_ns;
+  r.closed_seq = h.hold.closed_seq;
+  r.status = static_cast<uint8_t>(h.hold.status);
+  return r;
+}
+
+SnapshotHold FromRecord(const HoldRecord& r) {
+  SnapshotHold h{};
+  h.id = r.id;
+  h.hold.account_id = r.account_id;
+  h.hold.amount = r.amount;
+  h.hold.expires_at_ns = r.expires_at_ns;
+  h.hold.closed_seq = r.closed_seq;
+  h.hold.status = static_cast<HoldStatus>(r.status);
+  return h;
+}
+
+OpIdRecord ToRecord(const OpIdTable::Record& rec) {
+  OpIdRecord r{};
+  r.op_id = rec.op_id;
+  r.fingerprint = rec.fingerprint;
+  r.seq = rec.seq;
+  r.result = rec.result;
+  r.done = rec.done ? 1 : 0;
+  return r;
+}
+
+OpIdTable::Record FromRecord(const OpIdRecord& r) {
+  OpIdTable::Record rec;
+  rec.op_id = r.op_id;
+  rec.fingerprint = r.fingerprint;
+  rec.seq = r.seq;
+  rec.result = r.result;
+  rec.done = r.done != 0;
+  return rec;
+}
+
+// Reads a payload front to back; every read is checked against its end.
+class PayloadReader {
+ public:
+  explicit PayloadReader(std::string_view payload) : payload_(payload) {}
+  absl::Status Need(size_t bytes, const char* what) const {
+    if (payload_.size() - pos_ < bytes) {
+      return absl::DataLossError(absl::StrCat("snapshot payload ends inside ",
+                                              what, " at byte ", pos_));
+    }
+    return absl::OkStatus();
+  }
+  // n records of `record_bytes` fit in what is left.
+  absl::Status NeedRecords(uint64_t n, size_t record_bytes,
+                           const char* what) const {
+    if ((payload_.size() - pos_) / record_bytes < n) {
+      return absl::DataLossError(absl::StrCat("snapshot ", what, " of ", n,
+                                              " records at byte ", pos_,
+                                              " runs past the end"));
+    }
+    return absl::OkStatus();
+  }
+  template <typename T>
+  void Get(T* v) {
+    std::memcpy(v, payload_.data() + pos_, sizeof(*v));
+    pos_ += sizeof(*v);
+  }
+  void Skip(size_t bytes) { pos_ += bytes; }  // checked by NeedRecords
+  bool at_end() const { return pos_ == payload_.size(); }
+  size_t pos() const { return pos_; }
+
+ private:
+  std::string_view payload_;
+  size_t pos_ = 0;
+};
+
+// n records of one kind through the visitor (sizes already checked).
+void VisitRecords(PayloadReader& in, SnapshotBlockKind kind, uint64_t n,
+                  const SnapshotVisitor& visitor) {
+  for (uint64_t i = 0; i < n; ++i) {
+    switch (kind) {
+      case SnapshotBlockKind::kAccounts: {
+        AccountRecord r;
+        in.Get(&r);
+        visitor.account(FromRecord(r));
+        break;
+      }
+      case SnapshotBlockKind::kHolds: {
+        HoldRecord r;
+        in.Get(&r);
+        visitor.hold(FromRecord(r));
+        break;
+      }
+      case SnapshotBlockKind::kHistory: {
+        HistoryEntry e;
+        in.Get(&e);
+        visitor.history(e);
+        break;
+      }
+      case SnapshotBlockKind::kOpIds: {
+        OpIdRecord r;
+        in.Get(&r);
+        visitor.op_id(FromRecord(r));
+        break;
+      }
+      case SnapshotBlockKind::kEnd:
+        break;
+    }
+  }
+}
+
+size_t RecordBytes(SnapshotBlockKind kind) {
+  switch (kind) {
+    case SnapshotBlockKind::kAccounts:
+      return sizeof(AccountRecord);
+    case SnapshotBlockKind::kHolds:
+      return sizeof(HoldRecord);
+    case SnapshotBlockKind::kHistory:
+      return sizeof(HistoryEntry);
+    case SnapshotBlockKind::kOpIds:
+      return sizeof(OpIdRecord);
+    case SnapshotBlockKind::kEnd:
+      return 1;
+  }
+  return 1;
+}
+
+absl::Status DecodeSectionsV1(PayloadReader& in,
+                              const SnapshotVisitor& visitor) {
+  constexpr std::pair<SnapshotBlockKind, const char*> kSections[] = {
+      {SnapshotBlockKind::kAccounts, "accounts section"},
+      {SnapshotBlockKind::kHolds, "holds section"},
+      {SnapshotBlockKind::kHistory, "history section"},
+      {SnapshotBlockKind::kOpIds, "op ids section"},
+  };
+  for (const auto& [kind, what] : kSections) {
+    if (absl::Status s = in.Need(8, what); !s.ok()) return s;
+    uint64_t n;
+    in.Get(&n);
+    if (absl::Status s = in.NeedRecords(n, RecordBytes(kind), what); !s.ok()) {
+      return s;
+    }
+    VisitRecords(in, kind, n, visitor);
+  }
+  if (!in.at_end()) {
+    return absl::DataLossError("trailing bytes after the snapshot's op ids");
+  }
+  return absl::OkStatus();
+}
+
+// One pass over the blocks: checks every header and size, and visits the
+// records of the kinds `visit` takes (the others are skipped).
+template <typename Visit>
+absl::Status PassOverBlocks(PayloadReader in, const SnapshotVisitor& visitor,
+                            Visit&& visit) {
+  for (;;) {
+    if (absl::Status s = in.Need(16, "a block header"); !s.ok()) return s;
+    const size_t at = in.pos();
+    uint32_t kind_number, source;
+    uint64_t n;
+    in.Get(&kind_number);
+    in.Get(&source);
+    in.Get(&n);
+    if (kind_number < 1 || kind_number > 5) {
+      return absl::DataLossError(absl::StrCat(
+          "snapshot block at byte ", at, " has unknown kind ", kind_number));
+    }
+    const auto kind = static_cast<SnapshotBlockKind>(kind_number);
+    if (kind == SnapshotBlockKind::kEnd) {
+      if (n != 0 || !in.at_end()) {
+        return absl::DataLossError(absl::StrCat("snapshot end block at byte ",
+                                                at, " is not empty and last"));
+      }
+      return absl::OkStatus();
+    }
+    if (absl::Status s = in.NeedRecords(n, RecordBytes(kind), "block");
+        !s.ok()) {
+      return s;
+    }
+    if (visit(kind)) {
+      VisitRecords(in, kind, n, visitor);
+    } else {
+      in.Skip(n * RecordBytes(kind));
+    }
+  }
+}
+
+// Version 2 blocks come in any order: accounts, holds and op ids first,
+// then history (a history entry needs its account restored).
+absl::Status DecodeBlocksV2(const PayloadReader& in,
+                            const SnapshotVisitor& visitor) {
+  absl::Status s = PassOverBlocks(in, visitor, [](SnapshotBlockKind kind) {
+    return kind != SnapshotBlockKind::kHistory;
+  });
+  if (!s.ok()) return s;
+  return PassOverBlocks(in, visitor, [](SnapshotBlockKind kind) {
+    return kind == SnapshotBlockKind::kHistory;
+  });
+}
+
 }  // namespace
 
 template <typename T>
 void SnapshotEncoder::Put(const T& v) {
-  static_assert(std::is_trivially_copyable_v<T>);
-  out_.append(reinterpret_cast<const char*>(&v), sizeof(T));
+  PutRaw(&out_, v);
 }
 
 SnapshotEncoder::SnapshotEncoder(uint64_t seq, uint64_t last_timestamp_ns) {
-  Put(kVersion);
+  Put(kVersion1);
   Put(uint32_t{0});
   Put(seq);
   Put(last_timestamp_ns);
@@ -69,29 +307,12 @@ void SnapshotEncoder::EndSection() {
 }
 
 void SnapshotEncoder::Account(const SnapshotAccount& a) {
-  AccountRecord r{};
-  r.id = a.id;
-  r.balance = a.account.state.balance;
-  r.held = a.account.state.held;
-  r.currency = a.account.state.currency;
-  r.flags = a.account.state.flags;
-  r.history_count = a.account.state.history_count;
-  r.expiring_holds = a.account.state.expiring_holds;
-  r.overdraft_limit = a.account.limits.overdraft_limit;
-  r.balance_cap = a.account.limits.balance_cap;
-  Put(r);
+  Put(ToRecord(a));
   ++count_;
 }
 
 void SnapshotEncoder::Hold(const SnapshotHold& h) {
-  HoldRecord r{};
-  r.id = h.id;
-  r.account_id = h.hold.account_id;
-  r.amount = h.hold.amount;
-  r.expires_at_ns = h.hold.expires_at_ns;
-  r.closed_seq = h.hold.closed_seq;
-  r.status = static_cast<uint8_t>(h.hold.status);
-  Put(r);
+  Put(ToRecord(h));
   ++count_;
 }
 
@@ -101,105 +322,82 @@ void SnapshotEncoder::History(const HistoryEntry& e) {
 }
 
 void SnapshotEncoder::OpId(const OpIdTable::Record& rec) {
-  OpIdRecord r{};
-  r.op_id = rec.op_id;
-  r.fingerprint = rec.fingerprint;
-  r.seq = rec.seq;
-  r.result = rec.result;
-  r.done = rec.done ? 1 : 0;
-  Put(r);
+  Put(ToRecord(rec));
   ++count_;
+}
+
+std::string SnapshotHeaderV2(uint64_t seq, uint64_t last_timestamp_ns) {
+  std::string out;
+  PutRaw(&out, kVersion2);
+  PutRaw(&out, uint32_t{0});
+  PutRaw(&out, seq);
+  PutRaw(&out, last_timestamp_ns);
+  return out;
+}
+
+SnapshotBlockBuilder::SnapshotBlockBuilder(SnapshotBlockKind kind,
+                                           uint32_t source)
+    : kind_(kind), source_(source) {
+  Start();
+}
+
+void SnapshotBlockBuilder::Start() {
+  out_.clear();
+  count_ = 0;
+  PutRaw(&out_, static_cast<uint32_t>(kind_));
+  PutRaw(&out_, source_);
+  PutRaw(&out_, uint64_t{0});
+}
+
+void SnapshotBlockBuilder::Account(const SnapshotAccount& a) {
+  COFFER_ASSERT(kind_ == SnapshotBlockKind::kAccounts);
+  PutRaw(&out_, ToRecord(a));
+  ++count_;
+}
+
+void SnapshotBlockBuilder::Hold(const SnapshotHold& h) {
+  COFFER_ASSERT(kind_ == SnapshotBlockKind::kHolds);
+  PutRaw(&out_, ToRecord(h));
+  ++count_;
+}
+
+void SnapshotBlockBuilder::History(const HistoryEntry& e) {
+  COFFER_ASSERT(kind_ == SnapshotBlockKind::kHistory);
+  PutRaw(&out_, e);
+  ++count_;
+}
+
+void SnapshotBlockBuilder::OpId(const OpIdTable::Record& r) {
+  COFFER_ASSERT(kind_ == SnapshotBlockKind::kOpIds);
+  PutRaw(&out_, ToRecord(r));
+  ++count_;
+}
+
+std::string SnapshotBlockBuilder::Take() {
+  std::memcpy(&out_[8], &count_, sizeof(count_));
+  std::string block = std::move(out_);
+  out_ = std::string();
+  Start();
+  return block;
 }
 
 absl::Status DecodeSnapshot(std::string_view payload,
                             const SnapshotVisitor& visitor) {
-  size_t pos = 0;
-  auto need = [&](size_t bytes, const char* what) -> absl::Status {
-    if (payload.size() - pos < bytes) {
-      return absl::DataLossError(absl::StrCat("snapshot payload ends inside ",
-                                              what, " at byte ", pos));
-    }
-    return absl::OkStatus();
-  };
-  auto get = [&](auto* v) {
-    std::memcpy(v, payload.data() + pos, sizeof(*v));
-    pos += sizeof(*v);
-  };
-  if (absl::Status s = need(24, "the header"); !s.ok()) return s;
+  PayloadReader in(payload);
+  if (absl::Status s = in.Need(24, "the header"); !s.ok()) return s;
   uint32_t version, reserved;
   uint64_t seq, ts;
-  get(&version);
-  get(&reserved);
-  get(&seq);
-  get(&ts);
-  if (version != kVersion) {
-    return absl::DataLossError(absl::StrCat("snapshot payload version ",
-                                            version, " is not ", kVersion));
+  in.Get(&version);
+  in.Get(&reserved);
+  in.Get(&seq);
+  in.Get(&ts);
+  if (version != kVersion1 && version != kVersion2) {
+    return absl::DataLossError(
+        absl::StrCat("snapshot payload version ", version, " is not 1 or 2"));
   }
   visitor.header(seq, ts);
-  auto section = [&](const char* what, size_t record_bytes,
-                     auto&& each) -> absl::Status {
-    if (absl::Status s = need(8, what); !s.ok()) return s;
-    uint64_t n;
-    get(&n);
-    if ((payload.size() - pos) / record_bytes < n) {
-      return absl::DataLossError(absl::StrCat("snapshot ", what, " section of ",
-                                              n, " records runs past the end"));
-    }
-    for (uint64_t i = 0; i < n; ++i) each();
-    return absl::OkStatus();
-  };
-  absl::Status s = section("accounts", sizeof(AccountRecord), [&] {
-    AccountRecord r;
-    get(&r);
-    SnapshotAccount a{};
-    a.id = r.id;
-    a.account.state.balance = r.balance;
-    a.account.state.held = r.held;
-    a.account.state.currency = r.currency;
-    a.account.state.flags = r.flags;
-    a.account.state.history_count = r.history_count;
-    a.account.state.expiring_holds = r.expiring_holds;
-    a.account.limits.overdraft_limit = r.overdraft_limit;
-    a.account.limits.balance_cap = r.balance_cap;
-    visitor.account(a);
-  });
-  if (!s.ok()) return s;
-  s = section("holds", sizeof(HoldRecord), [&] {
-    HoldRecord r;
-    get(&r);
-    SnapshotHold h{};
-    h.id = r.id;
-    h.hold.account_id = r.account_id;
-    h.hold.amount = r.amount;
-    h.hold.expires_at_ns = r.expires_at_ns;
-    h.hold.closed_seq = r.closed_seq;
-    h.hold.status = static_cast<HoldStatus>(r.status);
-    visitor.hold(h);
-  });
-  if (!s.ok()) return s;
-  s = section("history", sizeof(HistoryEntry), [&] {
-    HistoryEntry e;
-    get(&e);
-    visitor.history(e);
-  });
-  if (!s.ok()) return s;
-  s = section("op ids", sizeof(OpIdRecord), [&] {
-    OpIdRecord r;
-    get(&r);
-    OpIdTable::Record rec;
-    rec.op_id = r.op_id;
-    rec.fingerprint = r.fingerprint;
-    rec.seq = r.seq;
-    rec.result = r.result;
-    rec.done = r.done != 0;
-    visitor.op_id(rec);
-  });
-  if (!s.ok()) return s;
-  if (pos != payload.size()) {
-    return absl::DataLossError("trailing bytes after the snapshot's op ids");
-  }
-  return absl::OkStatus();
+  return version == kVersion1 ? DecodeSectionsV1(in, visitor)
+                              : DecodeBlocksV2(in, visitor);
 }
 
 }  // namespace coffer::internal

@@ -1,16 +1,28 @@
 // The engine's payload inside a snapshot file (wal/snapshot_file.h wraps it
 // with a header and checksum). Everything is keyed by account, hold or op
 // id, never by shard, so a snapshot taken with N shards loads into any
-// other shard count. Little-endian, fixed-size records:
+// other shard count. Little-endian, fixed-size records. Two versions share
+// a 24-byte header:
 //
-//   u32 version (1), u32 reserved
+//   u32 version (1 or 2), u32 reserved
 //   u64 seq                 the state reflects ops 1..seq
 //   u64 last_timestamp_ns   engine time of the last transaction
+//
+// Version 1 (a forked child writes it, with the state frozen): four
+// sections in this order.
 //   u64 n, n * AccountRecord   (56 bytes)
 //   u64 n, n * HoldRecord      (48 bytes; open holds and remembered closed)
 //   u64 n, n * HistoryEntry    (each shard's ring, oldest first)
 //   u64 n, n * OpIdRecord      (56 bytes; remembered op ids, in the
 //                              table's map order: the loader sorts by seq)
+//
+// Version 2 (written in process while the shards go on, engine/DESIGN.md
+// "Snapshots"): blocks, each
+//   u32 kind (SnapshotBlockKind), u32 source (the shard that wrote it, or
+//   kSnapshotSourceSequencer), u64 n, n records of the kind's size;
+// ending with one kEnd block (n = 0). Blocks come in any order; within a
+// kind and source, records keep the order they were written in (an
+// account's history oldest first, op ids in seq order).
 #pragma once
 
 #include <cstdint>
@@ -55,6 +67,39 @@ class SnapshotEncoder {
   uint64_t count_ = 0;
 };
 
+enum class SnapshotBlockKind : uint32_t {
+  kAccounts = 1,
+  kHolds = 2,
+  kHistory = 3,
+  kOpIds = 4,
+  kEnd = 5,
+};
+inline constexpr uint32_t kSnapshotSourceSequencer = 0xffffffffu;
+
+// Version 2: the payload's header.
+std::string SnapshotHeaderV2(uint64_t seq, uint64_t last_timestamp_ns);
+
+// Version 2: one block of records of one kind from one source, built record
+// by record. Take() hands out the finished block and starts the next one.
+class SnapshotBlockBuilder {
+ public:
+  SnapshotBlockBuilder(SnapshotBlockKind kind, uint32_t source);
+  void Account(const SnapshotAccount& a);
+  void Hold(const SnapshotHold& h);
+  void History(const HistoryEntry& e);
+  void OpId(const OpIdTable::Record& r);
+  uint64_t records() const { return count_; }
+  size_t bytes() const { return out_.size(); }
+  std::string Take();
+
+ private:
+  void Start();
+  SnapshotBlockKind kind_;
+  uint32_t source_;
+  std::string out_;
+  uint64_t count_ = 0;
+};
+
 struct SnapshotVisitor {
   std::function<void(uint64_t seq, uint64_t last_timestamp_ns)> header;
   std::function<void(const SnapshotAccount&)> account;
@@ -64,6 +109,8 @@ struct SnapshotVisitor {
 };
 
 // Parses a payload, calling the visitor for every record; checks sizes.
+// Every history entry is visited after every account and hold (version 2
+// is read twice for that: its blocks come in any order).
 absl::Status DecodeSnapshot(std::string_view payload,
                             const SnapshotVisitor& visitor);
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "common/assert.h"
 #include "wal/archive.h"
 #include "wal/log_reader.h"
 #include "wal/snapshot_file.h"
@@ -35,7 +36,9 @@ bool SnapshotScheduler::HaveWork() const {
     case State::kDraining:
       return true;
     case State::kWriting:
-      return child_done_.load(std::memory_order_acquire);
+      return in_process_ != nullptr
+                 ? in_process_->done() && in_process_->released()
+                 : child_done_.load(std::memory_order_acquire);
   }
   return false;
 }
@@ -43,13 +46,15 @@ bool SnapshotScheduler::HaveWork() const {
 bool SnapshotScheduler::Step(bool shards_idle, uint64_t seq, uint64_t ts_ns) {
   switch (state_) {
     case State::kIdle:
-      return StartIfDue();
+      if (!StartIfDue()) return false;
+      if (!config_.snapshot_fork) StartInProcess(seq, ts_ns);
+      return true;
     case State::kDraining:
       // Every ordered transaction must be applied (and nothing newer) so
       // the shards' state is exactly the state at `seq`.
       return shards_idle && Fork(seq, ts_ns);
     case State::kWriting:
-      return Reap();
+      return in_process_ != nullptr ? ReapInProcess() : Reap();
   }
   return false;
 }
@@ -63,6 +68,35 @@ bool SnapshotScheduler::StartIfDue() {
   requested_.store(false, std::memory_order_relaxed);
   state_ = State::kDraining;
   drain_started_ns_ = SteadyNs();
+  return true;
+}
+
+void SnapshotScheduler::StartInProcess(uint64_t seq, uint64_t ts_ns) {
+  COFFER_ASSERT(begin_ != nullptr && !producer_bells_.empty());
+  snapshot_seq_ = seq;
+  in_process_ = std::make_unique<SnapshotWriter>(
+      config_.storage, config_.data_dir, seq, ts_ns, producer_bells_, bell_);
+  begin_(in_process_.get(), seq);
+  // What ordering waited: the writer's start and the shards' signal (the
+  // inline layout's shard copies its holds here too).
+  counters_.snapshot_pause_us.store((SteadyNs() - drain_started_ns_) / 1000,
+                                    std::memory_order_relaxed);
+  log_bytes_since_snapshot_ = 0;
+  state_ = State::kWriting;
+}
+
+bool SnapshotScheduler::ReapInProcess() {
+  // Done, and no producer is still inside Finish (it rings this thread's
+  // bell once out).
+  if (!in_process_->done() || !in_process_->released()) return false;
+  const absl::Status status = in_process_->status();
+  in_process_.reset();  // its thread has ended: the join is immediate
+  if (!status.ok()) {
+    std::fprintf(stderr, "coffer: writing the snapshot: %s\n",
+                 std::string(status.message()).c_str());
+  }
+  OnWritten(status.ok());
+  state_ = State::kIdle;
   return true;
 }
 

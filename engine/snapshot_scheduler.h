@@ -1,12 +1,18 @@
-// When to take a snapshot, and the fork that takes it: one job of the
-// sequencer's thread, kept apart from ordering (engine/DESIGN.md
-// "Snapshots").
+// When to take a snapshot, and what takes it: one job of the sequencer's
+// thread, kept apart from ordering (engine/DESIGN.md "Snapshots").
 //
+// In process (the default):
 //   idle ──(log bytes reach snapshot_every_log_bytes, or Request())──▶
-//   draining: admission pauses until no ordered request is at a shard ──▶
-//   fork: the child writes the state frozen at (seq, timestamp), the parent
-//   goes on at once ──▶ writing ──(child exits: a reaper thread waits for
-//   it)──▶ idle, old snapshots and log segments removed on success.
+//   start: a SnapshotWriter thread, and `begin` (the sequencer's) tells
+//   every shard and the op-id walk to take the state at the last ordered
+//   seq; nothing waits ──▶ writing ──(the writer published the file, or
+//   failed)──▶ idle, old snapshots and log segments removed on success.
+//
+// With config.snapshot_fork:
+//   idle ──(due)──▶ draining: admission pauses until no ordered request is
+//   at a shard ──▶ fork: the child writes the state frozen at (seq,
+//   timestamp), the parent goes on at once ──▶ writing ──(child exits: a
+//   reaper thread waits for it)──▶ idle, as above.
 //
 // Every method but Request() runs on the sequencer's thread.
 #pragma once
@@ -14,10 +20,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "engine/config.h"
 #include "engine/doorbell.h"
+#include "engine/snapshot_writer.h"
 
 namespace coffer::internal {
 
@@ -33,6 +42,8 @@ class SnapshotScheduler {
   // `writer` runs in the forked child and returns whether the snapshot
   // file is safely written.
   using Writer = std::function<bool(uint64_t seq, uint64_t ts_ns)>;
+  // Starts an in-process snapshot at `seq` into `writer` (the sequencer's).
+  using Begin = std::function<void(SnapshotWriter* writer, uint64_t seq)>;
 
   // `bell` is the sequencer's: rung when the child has exited.
   SnapshotScheduler(const EngineConfig& config, Doorbell* bell)
@@ -42,8 +53,14 @@ class SnapshotScheduler {
   SnapshotScheduler& operator=(const SnapshotScheduler&) = delete;
 
   // Before the threads start.
-  void SetWriter(Writer writer, uint64_t last_snapshot_seq) {
+  // `producer_bells`: one per SnapshotWriter producer (each shard, then the
+  // sequencer), rung when the writer takes that producer's blocks.
+  void SetWriter(Writer writer, Begin begin,
+                 std::vector<Doorbell*> producer_bells,
+                 uint64_t last_snapshot_seq) {
     writer_ = std::move(writer);
+    begin_ = std::move(begin);
+    producer_bells_ = std::move(producer_bells);
     previous_snapshot_seq_ = last_snapshot_seq;
   }
   // Any thread: take one as soon as possible.
@@ -61,6 +78,7 @@ class SnapshotScheduler {
   // Waits for the reaper of a child still being written (at stop).
   void Join() {
     if (reaper_.joinable()) reaper_.join();
+    in_process_.reset();
   }
 
   const SnapshotCounters& counters() const { return counters_; }
@@ -69,14 +87,19 @@ class SnapshotScheduler {
   enum class State { kIdle, kDraining, kWriting };
 
   bool StartIfDue();
+  void StartInProcess(uint64_t seq, uint64_t ts_ns);
   bool Fork(uint64_t seq, uint64_t ts_ns);
   bool Reap();
+  bool ReapInProcess();
   void OnWritten(bool ok);
 
   const EngineConfig& config_;
   Doorbell* const bell_;
   SnapshotCounters counters_;
   Writer writer_;
+  Begin begin_;
+  std::vector<Doorbell*> producer_bells_;
+  std::unique_ptr<SnapshotWriter> in_process_;  // while one is written
   State state_ = State::kIdle;
   std::atomic<bool> requested_{false};
   uint64_t log_bytes_since_snapshot_ = 0;

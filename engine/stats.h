@@ -33,7 +33,10 @@ struct EngineStats {
   uint64_t snapshots = 0;    // written since start
   uint64_t snapshot_failures = 0;
   uint64_t snapshot_seq = 0;       // seq of the newest one written
-  uint64_t snapshot_pause_us = 0;  // admission paused for the last one
+  // How long ordering stopped to start the last snapshot: in process, the
+  // writer's start and the signal to the shards; with snapshot_fork, the
+  // drain and the fork.
+  uint64_t snapshot_pause_us = 0;
   // The op-id index (0 without one): every op up to op_ids_indexed_seq is
   // in it; ids looked up there (not in memory), and found there.
   uint64_t op_ids_indexed_seq = 0;

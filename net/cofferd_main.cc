@@ -52,6 +52,10 @@ ABSL_FLAG(uint64_t, wal_archive_bytes_max, 0,
 ABSL_FLAG(uint64_t, snapshot_every_log_bytes, 256ull << 20,
           "take a snapshot after this many bytes of log (0: never "
           "automatically)");
+ABSL_FLAG(bool, snapshot_fork, false,
+          "take snapshots in a forked child (admission pauses for the "
+          "shards to drain, and copy-on-write can double memory) instead of "
+          "in process while the shards go on (the default)");
 ABSL_FLAG(bool, wal_repair, false,
           "at start-up, cut the log at a damaged record instead of refusing "
           "to start (what follows it is lost, and reported)");
@@ -174,6 +178,7 @@ const std::vector<std::string> kConfigurable = {
     "wal_archive_dir",
     "wal_archive_bytes_max",
     "snapshot_every_log_bytes",
+    "snapshot_fork",
     "wal_repair",
     "shards",
     "io_threads",
@@ -393,6 +398,7 @@ int main(int argc, char** argv) {
   ec.data_dir = absl::GetFlag(FLAGS_data_dir);
   ec.wal_segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
   ec.snapshot_every_log_bytes = absl::GetFlag(FLAGS_snapshot_every_log_bytes);
+  ec.snapshot_fork = absl::GetFlag(FLAGS_snapshot_fork);
   ec.wal_repair = absl::GetFlag(FLAGS_wal_repair);
   if (absl::GetFlag(FLAGS_wal_archive) && !ec.data_dir.empty()) {
     ec.wal_archive_dir = absl::GetFlag(FLAGS_wal_archive_dir);

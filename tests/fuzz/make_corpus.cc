@@ -2,9 +2,11 @@
 // (tests/fuzz/corpus/<target>/) with the real encoders, so the seeds are
 // valid inputs of today's formats: every protocol message kind, handshakes
 // (good, wrong token, bad versions) with the requests that follow, log
-// segments with a few records, a small snapshot, and edge cases next to
-// them. Deterministic: the same build writes the same bytes.
+// segments with a few records, snapshots (file versions 1 and 2, payload
+// versions 1 and 2), and edge cases next to them. Deterministic: the same build
+// writes the same bytes.
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -19,6 +21,7 @@
 #include "tests/fuzz/memory_storage.h"
 #include "wal/format.h"
 #include "wal/snapshot_file.h"
+#include "xxhash.h"
 
 ABSL_FLAG(std::string, out, "tests/fuzz/corpus",
           "directory that gets one subdirectory per fuzz target");
@@ -262,49 +265,120 @@ void LogReader() {
   Write(t, "header_only", Flag(0x00) + wal::EncodeSegmentHeader({1, 4096}));
 }
 
-void Snapshot() {
-  const std::string t = "snapshot";
-  internal::SnapshotEncoder enc(42, 1'700'000'000'000'000'000);
-  enc.BeginSection();
-  for (uint64_t id = 10; id < 13; ++id) {
-    internal::SnapshotAccount a{};
-    a.id = id;
-    a.account.state.balance = static_cast<int64_t>(id * 100);
-    a.account.state.currency = 1;
-    a.account.state.history_count = 2;
-    enc.Account(a);
-  }
-  enc.EndSection();
-  enc.BeginSection();
-  internal::SnapshotHold h{};
-  h.id = 5;
-  h.hold.account_id = 11;
-  h.hold.amount = 50;
-  enc.Hold(h);
-  enc.EndSection();
-  enc.BeginSection();
-  HistoryEntry e{};
-  e.seq = 3;
-  e.account_id = 10;
-  e.amount = 500;
-  e.number = 1;
-  enc.History(e);
-  enc.EndSection();
-  enc.BeginSection();
-  internal::OpIdTable::Record r;
-  r.op_id = 3;
-  r.seq = 3;
-  r.done = true;
-  enc.OpId(r);
-  enc.EndSection();
+// A version 1 snapshot file, as WriteSnapshotFile wrote them before
+// version 2 (still read): payload_bytes and the payload checksum in the
+// header, no trailer.
+std::string SnapshotFileV1(uint64_t seq, std::string_view payload) {
+  std::string file(wal::kSnapshotHeaderBytes, '\0');
+  std::memcpy(file.data(), wal::kSnapshotMagic.data(),
+              wal::kSnapshotMagic.size());
+  wal::PutU32(&file[8], wal::kSnapshotVersion1);
+  wal::PutU32(&file[12], static_cast<uint32_t>(wal::kSnapshotHeaderBytes));
+  wal::PutU64(&file[16], seq);
+  wal::PutU64(&file[24], payload.size());
+  wal::PutU64(&file[32], XXH3_64bits(payload.data(), payload.size()));
+  wal::PutU64(&file[40], XXH3_64bits(file.data(), 40));
+  return file.append(payload);
+}
 
+// A version 2 snapshot file from the real writer (one Append per chunk).
+std::string SnapshotFileV2(uint64_t seq,
+                           const std::vector<std::string_view>& chunks) {
   MemoryStorage storage;
-  if (!wal::WriteSnapshotFile(&storage, "/s", 42, {enc.bytes()}).ok()) {
+  if (!wal::WriteSnapshotFile(&storage, "/s", seq, chunks).ok()) {
     std::fprintf(stderr, "coffer-fuzz-corpus: WriteSnapshotFile failed\n");
     std::exit(1);
   }
-  const std::string file =
-      storage.files().at("/s/" + wal::SnapshotFileName(42));
+  return storage.files().at("/s/" + wal::SnapshotFileName(seq));
+}
+
+internal::SnapshotAccount SampleAccount(uint64_t id) {
+  internal::SnapshotAccount a{};
+  a.id = id;
+  a.account.state.balance = static_cast<int64_t>(id * 100);
+  a.account.state.currency = 1;
+  a.account.state.history_count = 2;
+  return a;
+}
+
+internal::SnapshotHold SampleHold(uint64_t id, uint64_t account) {
+  internal::SnapshotHold h{};
+  h.id = id;
+  h.hold.account_id = account;
+  h.hold.amount = 50;
+  return h;
+}
+
+HistoryEntry SampleEntry(uint64_t seq, uint64_t account, uint32_t number) {
+  HistoryEntry e{};
+  e.seq = seq;
+  e.account_id = account;
+  e.amount = 500;
+  e.number = number;
+  return e;
+}
+
+internal::OpIdTable::Record SampleOpId(uint64_t op_id) {
+  internal::OpIdTable::Record r;
+  r.op_id = op_id;
+  r.seq = op_id;
+  r.done = true;
+  return r;
+}
+
+// Payload version 2: blocks of every kind from two shards and the
+// sequencer, interleaved as the in-process writer may write them, with an
+// empty block among them, then the end block.
+std::string BlockPayload(uint64_t seq, uint64_t ts) {
+  using internal::SnapshotBlockKind;
+  std::string out = internal::SnapshotHeaderV2(seq, ts);
+  internal::SnapshotBlockBuilder accounts0(SnapshotBlockKind::kAccounts, 0);
+  accounts0.Account(SampleAccount(10));
+  accounts0.Account(SampleAccount(12));
+  out += accounts0.Take();
+  internal::SnapshotBlockBuilder accounts1(SnapshotBlockKind::kAccounts, 1);
+  accounts1.Account(SampleAccount(11));
+  out += accounts1.Take();
+  internal::SnapshotBlockBuilder holds1(SnapshotBlockKind::kHolds, 1);
+  holds1.Hold(SampleHold(5, 11));
+  out += holds1.Take();
+  out += internal::SnapshotBlockBuilder(SnapshotBlockKind::kHolds, 0).Take();
+  internal::SnapshotBlockBuilder history0(SnapshotBlockKind::kHistory, 0);
+  history0.History(SampleEntry(3, 10, 1));
+  history0.History(SampleEntry(4, 10, 2));
+  out += history0.Take();
+  internal::SnapshotBlockBuilder op_ids(SnapshotBlockKind::kOpIds,
+                                        internal::kSnapshotSourceSequencer);
+  op_ids.OpId(SampleOpId(3));
+  op_ids.OpId(SampleOpId(4));
+  out += op_ids.Take();
+  internal::SnapshotBlockBuilder history1(SnapshotBlockKind::kHistory, 1);
+  history1.History(SampleEntry(5, 11, 1));
+  out += history1.Take();
+  out += internal::SnapshotBlockBuilder(SnapshotBlockKind::kEnd,
+                                        internal::kSnapshotSourceSequencer)
+             .Take();
+  return out;
+}
+
+void Snapshot() {
+  const std::string t = "snapshot";
+  // Version 1 files with version 1 payloads (what was written before the
+  // version 2 formats; these seeds keep their bytes).
+  internal::SnapshotEncoder enc(42, 1'700'000'000'000'000'000);
+  enc.BeginSection();
+  for (uint64_t id = 10; id < 13; ++id) enc.Account(SampleAccount(id));
+  enc.EndSection();
+  enc.BeginSection();
+  enc.Hold(SampleHold(5, 11));
+  enc.EndSection();
+  enc.BeginSection();
+  enc.History(SampleEntry(3, 10, 1));
+  enc.EndSection();
+  enc.BeginSection();
+  enc.OpId(SampleOpId(3));
+  enc.EndSection();
+  const std::string file = SnapshotFileV1(42, enc.bytes());
   Write(t, "small", Flag(0x00) + file);
   Write(t, "small_fix", Flag(0x01) + file);
   internal::SnapshotEncoder empty(0, 0);
@@ -312,13 +386,48 @@ void Snapshot() {
     empty.BeginSection();
     empty.EndSection();
   }
-  MemoryStorage storage2;
-  (void)wal::WriteSnapshotFile(&storage2, "/s", 0, {empty.bytes()});
-  Write(t, "empty_state",
-        Flag(0x00) + storage2.files().at("/s/" + wal::SnapshotFileName(0)));
+  Write(t, "empty_state", Flag(0x00) + SnapshotFileV1(0, empty.bytes()));
   Write(t, "truncated_fix", Flag(0x01) + file.substr(0, file.size() - 20));
   Write(t, "header_only",
         Flag(0x00) + file.substr(0, wal::kSnapshotHeaderBytes));
+
+  // Version 2 files (what WriteSnapshotFile writes now).
+  // A version 1 payload (a forked child's) in a version 2 file.
+  const std::string v2_small = SnapshotFileV2(42, {enc.bytes()});
+  Write(t, "v2_file_v1_payload", Flag(0x00) + v2_small);
+  Write(t, "v2_file_v1_payload_fix", Flag(0x01) + v2_small);
+  Write(t, "v2_file_v1_empty_state",
+        Flag(0x00) + SnapshotFileV2(0, {empty.bytes()}));
+  // Version 2 payloads: several blocks, appended one chunk per block as
+  // the streaming writer does (the chunks split the payload anywhere; the
+  // file is the same).
+  const std::string blocks = BlockPayload(77, 1'700'000'000'000'000'123);
+  const std::string_view b(blocks);
+  const std::string v2 =
+      SnapshotFileV2(77, {b.substr(0, 24), b.substr(24, 100), b.substr(124)});
+  Write(t, "v2_blocks", Flag(0x00) + v2);
+  Write(t, "v2_blocks_fix", Flag(0x01) + v2);
+  // The smallest state: the header and the end block.
+  const std::string empty_blocks =
+      internal::SnapshotHeaderV2(0, 0) +
+      internal::SnapshotBlockBuilder(internal::SnapshotBlockKind::kEnd,
+                                     internal::kSnapshotSourceSequencer)
+          .Take();
+  Write(t, "v2_blocks_empty_state",
+        Flag(0x00) + SnapshotFileV2(0, {empty_blocks}));
+  // Damage: truncated (the fix rebuilds the trailer, so the payload
+  // decoder sees a payload that ends inside a block), the header alone,
+  // no payload at all (header and trailer), a bad trailer magic that the
+  // fix keeps (flag bit 1), a version 2 payload in a version 1 file (both
+  // readers accept any combination).
+  Write(t, "v2_truncated_fix", Flag(0x01) + v2.substr(0, v2.size() - 20));
+  Write(t, "v2_header_only",
+        Flag(0x00) + v2.substr(0, wal::kSnapshotHeaderBytes));
+  Write(t, "v2_no_payload", Flag(0x00) + SnapshotFileV2(5, {}));
+  std::string bad_magic = v2;
+  bad_magic[bad_magic.size() - wal::kSnapshotTrailerBytes] ^= 0x20;
+  Write(t, "v2_bad_trailer_magic_fix", Flag(0x03) + bad_magic);
+  Write(t, "v1_file_v2_payload", Flag(0x00) + SnapshotFileV1(77, blocks));
 }
 
 void LogRecord() {
