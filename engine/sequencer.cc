@@ -126,7 +126,7 @@ void Sequencer::BeginSnapshot(SnapshotWriter* writer, uint64_t seq) {
   if (wiring_.inline_shard != nullptr) {
     // Between passes: every request ordered so far is applied.
     COFFER_ASSERT(inline_ordered_.empty());
-    wiring_.inline_shard->BeginSnapshot(seq, writer);
+    wiring_.inline_shard->BeginSnapshot(writer);
     return;
   }
   // Every request ordered so far is in its shard's queue (Dispatch pushes

@@ -167,7 +167,9 @@ class Shard {
   // any later one. The inline layout's sequencer calls BeginSnapshot itself,
   // between passes, and steps the walk.
   SnapshotAnnouncement& snapshot_announcement() { return announcement_; }
-  void BeginSnapshot(uint64_t seq, SnapshotWriter* writer);
+  // At the cut: every transaction up to the snapshot's seq is applied here,
+  // none after it.
+  void BeginSnapshot(SnapshotWriter* writer);
   // One bounded step of the walk; returns progress.
   bool StepSnapshot();
   // Whether StepSnapshot would make progress now.

@@ -80,7 +80,7 @@ void Shard::FinishRestore() {
 
 // --- the in-process walk ----------------------------------------------------
 
-void Shard::BeginSnapshot(uint64_t seq, SnapshotWriter* writer) {
+void Shard::BeginSnapshot(SnapshotWriter* writer) {
   COFFER_ASSERT(walk_.phase == ShardSnapshotWalk::Phase::kNone);
   COFFER_ASSERT(locks_.empty());
   walk_ = ShardSnapshotWalk{};
@@ -88,7 +88,6 @@ void Shard::BeginSnapshot(uint64_t seq, SnapshotWriter* writer) {
   // ring's growth meanwhile counts against the history backlog.
   walk_.phase = ShardSnapshotWalk::Phase::kHistory;
   walk_.writer = writer;
-  walk_.seq = seq;
   // Every record is unsaved from now on, and every new one saved.
   saved_mark_ ^= kAccountFlagSnapshotMark;
   walk_.accounts_total = accounts_.size();
@@ -118,7 +117,7 @@ bool Shard::SnapshotDueBefore(uint64_t seq) const {
 
 void Shard::BeginAnnounced() {
   begun_generation_ = announcement_.generation();
-  BeginSnapshot(announcement_.seq(), announcement_.writer());
+  BeginSnapshot(announcement_.writer());
 }
 
 bool Shard::MaybeBeginAnnounced() {

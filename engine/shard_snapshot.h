@@ -56,7 +56,6 @@ struct ShardSnapshotWalk {
   enum class Phase : uint8_t { kNone, kHistory, kAccounts, kSending };
   Phase phase = Phase::kNone;
   SnapshotWriter* writer = nullptr;
-  uint64_t seq = 0;
   // Accounts at the snapshot's seq, and how many are saved so far (by the
   // walk or just before their first change).
   uint64_t accounts_total = 0;

@@ -68,7 +68,6 @@ class SnapshotWriter {
   bool released() const;
   // After done(): OK if the snapshot is published.
   const absl::Status& status() const { return status_; }
-  uint64_t seq() const { return seq_; }
   uint64_t bytes_written() const {
     return bytes_written_.load(std::memory_order_relaxed);
   }

@@ -195,7 +195,7 @@ TEST_F(ShardWalkTest, RecordsChangedBeforeTheWalkReachesThemAreSavedAsBefore) {
   const std::string expected = FrozenState();
   const uint64_t seq = next_seq_ - 1;
   internal::SnapshotWriter writer(nullptr, dir_, seq, ts_ns_, {&bell_}, &bell_);
-  shard_->BeginSnapshot(seq, &writer);
+  shard_->BeginSnapshot(&writer);
   // Before the first step: every saved account comes from its change.
   ChangeEverything(0);
   ASSERT_FALSE(SameRecords(FrozenState(), expected));  // the changes are real
@@ -208,7 +208,7 @@ TEST_F(ShardWalkTest, ChangesBetweenStepsLeaveTheCutIntact) {
   const std::string expected = FrozenState();
   const uint64_t seq = next_seq_ - 1;
   internal::SnapshotWriter writer(nullptr, dir_, seq, ts_ns_, {&bell_}, &bell_);
-  shard_->BeginSnapshot(seq, &writer);
+  shard_->BeginSnapshot(&writer);
   // Some records are walked first, some changed first, some changed again
   // after they were walked.
   uint64_t step = 0;
@@ -228,7 +228,7 @@ TEST_F(ShardWalkTest, TheNextSnapshotSeesTheChangesMadeDuringThisOne) {
     const uint64_t seq = next_seq_ - 1;
     internal::SnapshotWriter writer(nullptr, dir_, seq, ts_ns_, {&bell_},
                                     &bell_);
-    shard_->BeginSnapshot(seq, &writer);
+    shard_->BeginSnapshot(&writer);
     ChangeEverything(round);
     Walk(writer, [] {});
     EXPECT_TRUE(SameRecords(Written(seq), expected)) << "round " << round;
