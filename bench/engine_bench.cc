@@ -361,12 +361,14 @@ void BM_EngineTransfer(benchmark::State& state) {
   RunEngine(state, Workload::kTransfer);
 }
 
-// {shards, idle_spin_iterations}: shards 1, 2 and hardware_concurrency
-// (when different); spin at the default (2000) and low (64).
+// {shards, idle_spin_iterations}: shards 1, 2, the powers of two up to
+// hardware_concurrency, and hardware_concurrency itself (the shard-scaling
+// curve on a large machine); spin at the default (2000) and low (64).
 void Args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"shards", "spin"});
   std::set<int64_t> shards = {1, 2};
   const unsigned hc = std::thread::hardware_concurrency();
+  for (int64_t s = 4; s <= static_cast<int64_t>(hc); s *= 2) shards.insert(s);
   if (hc != 0) shards.insert(hc);
   for (int64_t s : shards) {
     for (int64_t spin : {2000, 64}) b->Args({s, spin});
