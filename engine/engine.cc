@@ -19,6 +19,7 @@
 #include "engine/sequencer.h"
 #include "engine/shard.h"
 #include "engine/snapshot_codec.h"
+#include "engine/snapshot_load.h"
 #include "wal/archive.h"
 #include "wal/log_reader.h"
 #include "wal/log_writer.h"
@@ -531,45 +532,11 @@ absl::Status Engine::LoadSnapshot(uint64_t* last_seq,
   }
   uint64_t snapshot_seq = 0;
   if (snap.ok()) {
-    // Records are keyed by id, so they go to their owner under the current
-    // shard count, whatever it was when the snapshot was taken.
-    std::vector<internal::OpIdTable::Record> op_ids;
-    internal::SnapshotVisitor v;
-    v.header = [&](uint64_t seq, uint64_t ts) {
-      *last_seq = seq;
-      *last_timestamp_ns = ts;
-    };
-    v.account = [&](const internal::SnapshotAccount& a) {
-      t.shards[ShardOf(a.id, shard_count_)]->RestoreAccount(a);
-    };
-    v.hold = [&](const internal::SnapshotHold& h) {
-      t.shards[ShardOf(h.hold.account_id, shard_count_)]->RestoreHold(h);
-    };
-    uint64_t orphans = 0;  // entries of accounts the snapshot lacks
-    v.history = [&](const HistoryEntry& e) {
-      if (!t.shards[ShardOf(e.account_id, shard_count_)]->RestoreHistory(e)) {
-        ++orphans;
-      }
-    };
-    v.op_id = [&](const internal::OpIdTable::Record& r) {
-      op_ids.push_back(r);
-    };
-    if (absl::Status s = internal::DecodeSnapshot(snap->payload, v); !s.ok()) {
-      return absl::DataLossError(absl::StrCat(snap->path, ": ", s.message()));
-    }
-    if (orphans != 0) {
-      return absl::DataLossError(absl::StrCat(
-          snap->path, ": ", orphans,
-          " history entries of accounts the snapshot does not hold"));
-    }
-    std::sort(op_ids.begin(), op_ids.end(),
-              [](const auto& a, const auto& b) { return a.seq < b.seq; });
-    if (absl::Status s =
-            t.sequencer->RestoreOpIds(op_ids, *last_seq, *last_timestamp_ns);
-        !s.ok()) {
-      return s;
-    }
-    for (auto& shard : t.shards) shard->FinishRestore();
+    absl::StatusOr<internal::LoadedSnapshot> loaded = internal::LoadSnapshot(
+        snap->path, snap->payload, t.shards, t.sequencer.get());
+    if (!loaded.ok()) return loaded.status();
+    *last_seq = loaded->seq;
+    *last_timestamp_ns = loaded->last_timestamp_ns;
     recovery_.from_snapshot = true;
     recovery_.snapshot_seq = *last_seq;
     snapshot_seq = *last_seq;

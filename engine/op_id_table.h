@@ -43,6 +43,9 @@ class OpIdTable {
   void Insert(uint64_t op_id, uint64_t fingerprint, uint64_t seq,
               uint64_t timestamp_ns);
 
+  // Makes room for `n` records in the map at once (a restore of millions
+  // would otherwise rehash it several times).
+  void Reserve(uint64_t n) { by_id_.reserve(n); }
   // Puts back a record saved in a snapshot (seqs in increasing order).
   void Restore(const Record& record) {
     Insert(record.op_id, record.fingerprint, record.seq, record.timestamp_ns);

@@ -95,6 +95,13 @@ class HistoryFeedPause {
   std::atomic<bool> feeding_{false};
 };
 
+// What a shard's restore found wrong in a snapshot (each a damaged or
+// foreign file; the load fails on any).
+struct SnapshotRestoreCounts {
+  uint64_t orphan_history = 0;  // entries of accounts the snapshot lacks
+  uint64_t misplaced = 0;  // records in this shard's blocks owned by another
+};
+
 // Most entries in one batch handed to the store's writer.
 inline constexpr uint32_t kHistoryFeedEntriesMax = 16384;
 
@@ -149,17 +156,16 @@ class Shard {
   void ExecuteRequest(Request* r);
 
   // Snapshots. Save* run while the shard's thread is idle, in a forked child
-  // (engine/DESIGN.md "Snapshots"); Restore* and FinishRestore run before
-  // the thread starts. Records may come from a snapshot taken with another
-  // shard count: the caller routes each to its owner by ShardOf.
+  // (engine/DESIGN.md "Snapshots").
   void SaveAccounts(SnapshotEncoder& out) const;
   void SaveHolds(SnapshotEncoder& out) const;
   void SaveHistory(SnapshotEncoder& out) const;
-  void RestoreAccount(const SnapshotAccount& a);
-  void RestoreHold(const SnapshotHold& h);
-  // False if the entry's account is not restored (a damaged snapshot).
-  bool RestoreHistory(const HistoryEntry& e);
-  void FinishRestore();
+  // Restores this shard's records of a snapshot: those whose ShardOf under
+  // the current shard count is this shard, whatever count the snapshot was
+  // taken with; when it was taken with this count, only the blocks this
+  // shard wrote are read. Runs once, before the shard's thread starts, on
+  // a loader thread of its own (engine/snapshot_load.h).
+  SnapshotRestoreCounts RestoreSnapshot(const SnapshotLayout& layout);
 
   // In-process snapshots (engine/shard_snapshot.cc). The threaded layout's
   // sequencer announces one (snapshot_announcement) and the shard's loop
@@ -253,6 +259,10 @@ class Shard {
     return (a.flags & kAccountFlagSnapshotMark) == saved_mark_;
   }
   void SaveAccount(uint64_t id, AccountState& live);
+  void RestoreAccount(const SnapshotAccount& a);
+  void RestoreHold(const SnapshotHold& h);
+  // False if the entry's account is not restored (a damaged snapshot).
+  bool RestoreHistory(const HistoryEntry& e);
   // The announced snapshot is due before a transaction at `seq`.
   bool SnapshotDueBefore(uint64_t seq) const;
   void BeginAnnounced();

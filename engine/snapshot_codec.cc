@@ -3,6 +3,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/assert.h"
 
@@ -149,7 +150,12 @@ class PayloadReader {
     std::memcpy(v, payload_.data() + pos_, sizeof(*v));
     pos_ += sizeof(*v);
   }
-  void Skip(size_t bytes) { pos_ += bytes; }  // checked by NeedRecords
+  // The next `bytes` (checked by NeedRecords), skipped over.
+  std::string_view Take(size_t bytes) {
+    std::string_view out = payload_.substr(pos_, bytes);
+    pos_ += bytes;
+    return out;
+  }
   bool at_end() const { return pos_ == payload_.size(); }
   size_t pos() const { return pos_; }
 
@@ -157,41 +163,6 @@ class PayloadReader {
   std::string_view payload_;
   size_t pos_ = 0;
 };
-
-// n records of one kind through the visitor (sizes already checked).
-void VisitRecords(PayloadReader& in, SnapshotBlockKind kind, uint64_t n,
-                  const SnapshotVisitor& visitor) {
-  for (uint64_t i = 0; i < n; ++i) {
-    switch (kind) {
-      case SnapshotBlockKind::kAccounts: {
-        AccountRecord r;
-        in.Get(&r);
-        visitor.account(FromRecord(r));
-        break;
-      }
-      case SnapshotBlockKind::kHolds: {
-        HoldRecord r;
-        in.Get(&r);
-        visitor.hold(FromRecord(r));
-        break;
-      }
-      case SnapshotBlockKind::kHistory: {
-        HistoryEntry e;
-        in.Get(&e);
-        visitor.history(e);
-        break;
-      }
-      case SnapshotBlockKind::kOpIds: {
-        OpIdRecord r;
-        in.Get(&r);
-        visitor.op_id(FromRecord(r));
-        break;
-      }
-      case SnapshotBlockKind::kEnd:
-        break;
-    }
-  }
-}
 
 size_t RecordBytes(SnapshotBlockKind kind) {
   switch (kind) {
@@ -209,8 +180,19 @@ size_t RecordBytes(SnapshotBlockKind kind) {
   return 1;
 }
 
-absl::Status DecodeSectionsV1(PayloadReader& in,
-                              const SnapshotVisitor& visitor) {
+// n records of `kind` from the reader's position, sizes checked.
+absl::StatusOr<SnapshotBlockRef> TakeRecords(PayloadReader& in,
+                                             SnapshotBlockKind kind,
+                                             uint32_t source, uint64_t n,
+                                             const char* what) {
+  if (absl::Status s = in.NeedRecords(n, RecordBytes(kind), what); !s.ok()) {
+    return s;
+  }
+  SnapshotBlockRef block{kind, source, n, in.Take(n * RecordBytes(kind))};
+  return block;
+}
+
+absl::Status IndexSectionsV1(PayloadReader& in, SnapshotLayout* layout) {
   constexpr std::pair<SnapshotBlockKind, const char*> kSections[] = {
       {SnapshotBlockKind::kAccounts, "accounts section"},
       {SnapshotBlockKind::kHolds, "holds section"},
@@ -221,10 +203,9 @@ absl::Status DecodeSectionsV1(PayloadReader& in,
     if (absl::Status s = in.Need(8, what); !s.ok()) return s;
     uint64_t n;
     in.Get(&n);
-    if (absl::Status s = in.NeedRecords(n, RecordBytes(kind), what); !s.ok()) {
-      return s;
-    }
-    VisitRecords(in, kind, n, visitor);
+    auto block = TakeRecords(in, kind, kSnapshotSourceSequencer, n, what);
+    if (!block.ok()) return block.status();
+    layout->blocks.push_back(*block);
   }
   if (!in.at_end()) {
     return absl::DataLossError("trailing bytes after the snapshot's op ids");
@@ -232,11 +213,8 @@ absl::Status DecodeSectionsV1(PayloadReader& in,
   return absl::OkStatus();
 }
 
-// One pass over the blocks: checks every header and size, and visits the
-// records of the kinds `visit` takes (the others are skipped).
-template <typename Visit>
-absl::Status PassOverBlocks(PayloadReader in, const SnapshotVisitor& visitor,
-                            Visit&& visit) {
+// Every block header and size is checked; the records are not read.
+absl::Status IndexBlocksV2(PayloadReader& in, SnapshotLayout* layout) {
   for (;;) {
     if (absl::Status s = in.Need(16, "a block header"); !s.ok()) return s;
     const size_t at = in.pos();
@@ -257,29 +235,10 @@ absl::Status PassOverBlocks(PayloadReader in, const SnapshotVisitor& visitor,
       }
       return absl::OkStatus();
     }
-    if (absl::Status s = in.NeedRecords(n, RecordBytes(kind), "block");
-        !s.ok()) {
-      return s;
-    }
-    if (visit(kind)) {
-      VisitRecords(in, kind, n, visitor);
-    } else {
-      in.Skip(n * RecordBytes(kind));
-    }
+    auto block = TakeRecords(in, kind, source, n, "block");
+    if (!block.ok()) return block.status();
+    layout->blocks.push_back(*block);
   }
-}
-
-// Version 2 blocks come in any order: accounts, holds and op ids first,
-// then history (a history entry needs its account restored).
-absl::Status DecodeBlocksV2(const PayloadReader& in,
-                            const SnapshotVisitor& visitor) {
-  absl::Status s = PassOverBlocks(in, visitor, [](SnapshotBlockKind kind) {
-    return kind != SnapshotBlockKind::kHistory;
-  });
-  if (!s.ok()) return s;
-  return PassOverBlocks(in, visitor, [](SnapshotBlockKind kind) {
-    return kind == SnapshotBlockKind::kHistory;
-  });
 }
 
 }  // namespace
@@ -326,10 +285,11 @@ void SnapshotEncoder::OpId(const OpIdTable::Record& rec) {
   ++count_;
 }
 
-std::string SnapshotHeaderV2(uint64_t seq, uint64_t last_timestamp_ns) {
+std::string SnapshotHeaderV2(uint64_t seq, uint64_t last_timestamp_ns,
+                             uint32_t shard_count) {
   std::string out;
   PutRaw(&out, kVersion2);
-  PutRaw(&out, uint32_t{0});
+  PutRaw(&out, shard_count);
   PutRaw(&out, seq);
   PutRaw(&out, last_timestamp_ns);
   return out;
@@ -381,23 +341,82 @@ std::string SnapshotBlockBuilder::Take() {
   return block;
 }
 
-absl::Status DecodeSnapshot(std::string_view payload,
-                            const SnapshotVisitor& visitor) {
+uint64_t SnapshotLayout::Records(SnapshotBlockKind kind) const {
+  uint64_t n = 0;
+  for (const SnapshotBlockRef& b : blocks) {
+    if (b.kind == kind) n += b.n;
+  }
+  return n;
+}
+
+absl::StatusOr<SnapshotLayout> IndexSnapshot(std::string_view payload) {
   PayloadReader in(payload);
   if (absl::Status s = in.Need(24, "the header"); !s.ok()) return s;
-  uint32_t version, reserved;
-  uint64_t seq, ts;
+  uint32_t version;
+  SnapshotLayout layout;
   in.Get(&version);
-  in.Get(&reserved);
-  in.Get(&seq);
-  in.Get(&ts);
+  in.Get(&layout.shard_count);
+  in.Get(&layout.seq);
+  in.Get(&layout.last_timestamp_ns);
   if (version != kVersion1 && version != kVersion2) {
     return absl::DataLossError(
         absl::StrCat("snapshot payload version ", version, " is not 1 or 2"));
   }
-  visitor.header(seq, ts);
-  return version == kVersion1 ? DecodeSectionsV1(in, visitor)
-                              : DecodeBlocksV2(in, visitor);
+  if (version == kVersion1) layout.shard_count = 0;  // reserved, never set
+  absl::Status s = version == kVersion1 ? IndexSectionsV1(in, &layout)
+                                        : IndexBlocksV2(in, &layout);
+  if (!s.ok()) return s;
+  return layout;
+}
+
+void VisitBlock(const SnapshotBlockRef& block, const SnapshotVisitor& visitor) {
+  PayloadReader in(block.records);
+  for (uint64_t i = 0; i < block.n; ++i) {
+    switch (block.kind) {
+      case SnapshotBlockKind::kAccounts: {
+        AccountRecord r;
+        in.Get(&r);
+        visitor.account(FromRecord(r));
+        break;
+      }
+      case SnapshotBlockKind::kHolds: {
+        HoldRecord r;
+        in.Get(&r);
+        visitor.hold(FromRecord(r));
+        break;
+      }
+      case SnapshotBlockKind::kHistory: {
+        HistoryEntry e;
+        in.Get(&e);
+        visitor.history(e);
+        break;
+      }
+      case SnapshotBlockKind::kOpIds: {
+        OpIdRecord r;
+        in.Get(&r);
+        visitor.op_id(FromRecord(r));
+        break;
+      }
+      case SnapshotBlockKind::kEnd:
+        return;
+    }
+  }
+}
+
+absl::Status DecodeSnapshot(std::string_view payload,
+                            const SnapshotVisitor& visitor) {
+  absl::StatusOr<SnapshotLayout> layout = IndexSnapshot(payload);
+  if (!layout.ok()) return layout.status();
+  visitor.header(layout->seq, layout->last_timestamp_ns);
+  // Accounts, holds and op ids first, then history: a history entry needs
+  // its account restored, and version 2's blocks come in any order.
+  for (const SnapshotBlockRef& b : layout->blocks) {
+    if (b.kind != SnapshotBlockKind::kHistory) VisitBlock(b, visitor);
+  }
+  for (const SnapshotBlockRef& b : layout->blocks) {
+    if (b.kind == SnapshotBlockKind::kHistory) VisitBlock(b, visitor);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace coffer::internal

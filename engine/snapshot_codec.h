@@ -4,7 +4,10 @@
 // other shard count. Little-endian, fixed-size records. Two versions share
 // a 24-byte header:
 //
-//   u32 version (1 or 2), u32 reserved
+//   u32 version (1 or 2)
+//   u32 shard_count         version 2: the writer's shard count (0: not
+//                           known, as in files written before it was
+//                           recorded); version 1: reserved, 0
 //   u64 seq                 the state reflects ops 1..seq
 //   u64 last_timestamp_ns   engine time of the last transaction
 //
@@ -29,8 +32,10 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "engine/account.h"
 #include "engine/op_id_table.h"
 #include "engine/types.h"
@@ -76,8 +81,11 @@ enum class SnapshotBlockKind : uint32_t {
 };
 inline constexpr uint32_t kSnapshotSourceSequencer = 0xffffffffu;
 
-// Version 2: the payload's header.
-std::string SnapshotHeaderV2(uint64_t seq, uint64_t last_timestamp_ns);
+// Version 2: the payload's header. `shard_count`: the writing engine's
+// (its shards are the blocks' sources), so that a loader with as many
+// shards reads each shard's blocks only; 0 if not known.
+std::string SnapshotHeaderV2(uint64_t seq, uint64_t last_timestamp_ns,
+                             uint32_t shard_count = 0);
 
 // Version 2: one block of records of one kind from one source, built record
 // by record. Take() hands out the finished block and starts the next one.
@@ -108,9 +116,34 @@ struct SnapshotVisitor {
   std::function<void(const OpIdTable::Record&)> op_id;
 };
 
+// Where one block's records lie in a payload (version 1's four sections
+// are blocks too, of source kSnapshotSourceSequencer).
+struct SnapshotBlockRef {
+  SnapshotBlockKind kind = SnapshotBlockKind::kEnd;
+  uint32_t source = 0;
+  uint64_t n = 0;
+  std::string_view records;  // n records of the kind's size
+};
+
+// A payload's header and blocks, in payload order; views into the payload.
+struct SnapshotLayout {
+  uint64_t seq = 0;
+  uint64_t last_timestamp_ns = 0;
+  uint32_t shard_count = 0;  // see SnapshotHeaderV2
+  std::vector<SnapshotBlockRef> blocks;
+  uint64_t Records(SnapshotBlockKind kind) const;
+};
+
+// Checks a payload's header and every block's size, without reading the
+// records: what the parallel load (engine/snapshot_load.h) splits up.
+absl::StatusOr<SnapshotLayout> IndexSnapshot(std::string_view payload);
+
+// Calls the visitor's member for the block's kind on each of its records.
+void VisitBlock(const SnapshotBlockRef& block, const SnapshotVisitor& visitor);
+
 // Parses a payload, calling the visitor for every record; checks sizes.
-// Every history entry is visited after every account and hold (version 2
-// is read twice for that: its blocks come in any order).
+// Every history entry is visited after every account and hold (version 2's
+// blocks come in any order).
 absl::Status DecodeSnapshot(std::string_view payload,
                             const SnapshotVisitor& visitor);
 

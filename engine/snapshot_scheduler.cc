@@ -74,8 +74,11 @@ bool SnapshotScheduler::StartIfDue() {
 void SnapshotScheduler::StartInProcess(uint64_t seq, uint64_t ts_ns) {
   COFFER_ASSERT(begin_ != nullptr && !producer_bells_.empty());
   snapshot_seq_ = seq;
+  // The producers are the shards, then the sequencer.
+  const auto shard_count = static_cast<uint32_t>(producer_bells_.size() - 1);
   in_process_ = std::make_unique<SnapshotWriter>(
-      config_.storage, config_.data_dir, seq, ts_ns, producer_bells_, bell_);
+      config_.storage, config_.data_dir, seq, ts_ns, shard_count,
+      producer_bells_, bell_);
   begin_(in_process_.get(), seq);
   // What ordering waited: the writer's start and the shards' signal (the
   // inline layout's shard copies its holds here too).

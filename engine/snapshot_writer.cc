@@ -10,12 +10,14 @@ namespace coffer::internal {
 
 SnapshotWriter::SnapshotWriter(wal::Storage* storage, std::string dir,
                                uint64_t seq, uint64_t last_timestamp_ns,
+                               uint32_t shard_count,
                                std::vector<Doorbell*> producer_bells,
                                Doorbell* bell)
     : storage_(storage),
       dir_(std::move(dir)),
       seq_(seq),
       last_timestamp_ns_(last_timestamp_ns),
+      shard_count_(shard_count),
       bell_(bell),
       producer_bells_(std::move(producer_bells)) {
   COFFER_ASSERT(!producer_bells_.empty());
@@ -106,7 +108,7 @@ void SnapshotWriter::Run() {
   auto created = wal::SnapshotFileWriter::Create(storage_, dir_, seq_);
   if (created.ok()) {
     file_ = std::move(created).value();
-    Write(SnapshotHeaderV2(seq_, last_timestamp_ns_));
+    Write(SnapshotHeaderV2(seq_, last_timestamp_ns_, shard_count_));
   } else {
     status_ = created.status();
   }

@@ -47,8 +47,11 @@ inline constexpr size_t kSnapshotBlockBytes = size_t{1} << 20;
 
 class SnapshotWriter {
  public:
+  // `shard_count`: the engine's, recorded in the payload's header
+  // (engine/snapshot_codec.h) so that a loader with as many shards reads
+  // each shard's blocks only.
   SnapshotWriter(wal::Storage* storage, std::string dir, uint64_t seq,
-                 uint64_t last_timestamp_ns,
+                 uint64_t last_timestamp_ns, uint32_t shard_count,
                  std::vector<Doorbell*> producer_bells, Doorbell* bell);
   ~SnapshotWriter();  // waits for the thread: call once done()
   SnapshotWriter(const SnapshotWriter&) = delete;
@@ -92,6 +95,7 @@ class SnapshotWriter {
   const std::string dir_;
   const uint64_t seq_;
   const uint64_t last_timestamp_ns_;
+  const uint32_t shard_count_;
   Doorbell* const bell_;
   const std::vector<Doorbell*> producer_bells_;
   std::vector<std::unique_ptr<Lane>> lanes_;

@@ -194,7 +194,8 @@ TEST_F(ShardWalkTest, RecordsChangedBeforeTheWalkReachesThemAreSavedAsBefore) {
   Populate();
   const std::string expected = FrozenState();
   const uint64_t seq = next_seq_ - 1;
-  internal::SnapshotWriter writer(nullptr, dir_, seq, ts_ns_, {&bell_}, &bell_);
+  internal::SnapshotWriter writer(nullptr, dir_, seq, ts_ns_, 1, {&bell_},
+                                  &bell_);
   shard_->BeginSnapshot(&writer);
   // Before the first step: every saved account comes from its change.
   ChangeEverything(0);
@@ -207,7 +208,8 @@ TEST_F(ShardWalkTest, ChangesBetweenStepsLeaveTheCutIntact) {
   Populate();
   const std::string expected = FrozenState();
   const uint64_t seq = next_seq_ - 1;
-  internal::SnapshotWriter writer(nullptr, dir_, seq, ts_ns_, {&bell_}, &bell_);
+  internal::SnapshotWriter writer(nullptr, dir_, seq, ts_ns_, 1, {&bell_},
+                                  &bell_);
   shard_->BeginSnapshot(&writer);
   // Some records are walked first, some changed first, some changed again
   // after they were walked.
@@ -226,7 +228,7 @@ TEST_F(ShardWalkTest, TheNextSnapshotSeesTheChangesMadeDuringThisOne) {
   for (uint64_t round = 0; round < 3; ++round) {
     const std::string expected = FrozenState();
     const uint64_t seq = next_seq_ - 1;
-    internal::SnapshotWriter writer(nullptr, dir_, seq, ts_ns_, {&bell_},
+    internal::SnapshotWriter writer(nullptr, dir_, seq, ts_ns_, 1, {&bell_},
                                     &bell_);
     shard_->BeginSnapshot(&writer);
     ChangeEverything(round);
