@@ -396,6 +396,9 @@ absl::Status Engine::Recover() {
   if (absl::Status s = LoadSnapshot(&last_seq, &last_timestamp_ns); !s.ok()) {
     return s;
   }
+  recovery_.snapshot_loaded_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
   threads_->sequencer->ResumeAfter(last_seq, last_timestamp_ns);
   StartThreads();
 
