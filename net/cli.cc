@@ -618,10 +618,14 @@ class Runner {
           ",\"files\":", JsonBig(r->files), ",\"bytes\":", JsonBig(r->bytes),
           ",\"duration_us\":", JsonBig(r->duration_us), "}\n");
     } else {
+      const std::string from =
+          r->snapshot_seq == 0
+              ? std::string("no snapshot: the log from seq 1")
+              : absl::StrCat("snapshot at seq ", r->snapshot_seq);
       out_ << absl::StrFormat(
-          "backup at seq %u: %.1f MB in %.2f s -> %s (snapshot at seq %u, %u "
-          "files)\n",
-          r->seq, r->bytes / 1e6, seconds, dir, r->snapshot_seq, r->files);
+          "backup at seq %u: %.1f MB in %.2f s -> %s (%s, "
+          "%u files)\n",
+          r->seq, r->bytes / 1e6, seconds, dir, from, r->files);
     }
     return kExitOk;
   }
