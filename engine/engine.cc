@@ -375,6 +375,17 @@ namespace coffer {
 absl::Status Engine::Recover() {
   const auto started = std::chrono::steady_clock::now();
   wal::Storage* storage = config_.storage;
+  // A backup that a crash or an error interrupted (engine/backup.h): it
+  // may lack files, so it must not start as if it were a data directory.
+  if (storage
+          ->FileSize(wal::JoinPath(config_.data_dir, kBackupIncompleteMarker))
+          .ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        config_.data_dir, " is an unfinished backup (it holds ",
+        kBackupIncompleteMarker,
+        "): a crash or an error stopped it before it was complete; take "
+        "the backup again"));
+  }
   if (!config_.read_only) {
     if (absl::Status s = storage->CreateDir(config_.data_dir); !s.ok()) {
       return s;
@@ -583,5 +594,40 @@ bool Engine::WriteSnapshot(uint64_t seq, uint64_t timestamp_ns) {
 }
 
 void Engine::RequestSnapshot() { threads_->sequencer->RequestSnapshot(); }
+
+absl::StatusOr<BackupResult> Engine::Backup(const BackupOptions& options) {
+  if (config_.data_dir.empty() || config_.read_only) {
+    return absl::FailedPreconditionError(
+        config_.data_dir.empty()
+            ? "backup: the engine runs in memory (no data directory)"
+            : "backup: the engine is read-only");
+  }
+  if (backup_running_.exchange(true, std::memory_order_acq_rel)) {
+    return absl::FailedPreconditionError(
+        "backup: another backup is running (one at a time)");
+  }
+  internal::BackupSources sources;
+  sources.data_dir = config_.data_dir;
+  sources.archive_dir = config_.wal_archive_dir;
+  // Before the first sync after a restart the log thread says 0, though
+  // the log holds everything recovery replayed.
+  sources.durable_seq = [this] {
+    return std::max(threads_->log->durable_seq(), recovery_.last_seq);
+  };
+  sources.op_id_index = threads_->op_id_index.get();
+  sources.history_store = threads_->history_store.get();
+  absl::StatusOr<BackupResult> r = internal::WriteBackup(sources, options);
+  backup_running_.store(false, std::memory_order_release);
+  if (r.ok()) {
+    std::fprintf(
+        stderr, "coffer: backup at seq %llu written to %s: %.1f MB in %.2f s\n",
+        static_cast<unsigned long long>(r->seq), r->dir.c_str(), r->bytes / 1e6,
+        r->seconds);
+  } else {
+    std::fprintf(stderr, "coffer: %s\n",
+                 std::string(r.status().message()).c_str());
+  }
+  return r;
+}
 
 }  // namespace coffer

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/backup.h"
 #include "engine/config.h"
 #include "engine/latency_histogram.h"
 #include "engine/request.h"
@@ -81,6 +82,15 @@ class Engine {
   // the ones written.
   void RequestSnapshot();
 
+  // Writes a consistent copy of the data directory to options.dir while
+  // the engine serves, and returns when it is published (engine/backup.h
+  // has the contract; engine/DESIGN.md "Backup" why it is consistent).
+  // Blocks for as long as the copy takes: call it from a thread of your
+  // own, never from an engine callback. FailedPrecondition without a
+  // data_dir, read_only, or while another backup runs; the destination's
+  // problems are named in the error.
+  absl::StatusOr<BackupResult> Backup(const BackupOptions& options);
+
   uint32_t shard_count() const { return shard_count_; }
   // One shard: the sequencer's thread also applies and syncs the log, so a
   // request crosses two hand-offs (caller -> sequencer -> on_complete).
@@ -117,6 +127,7 @@ class Engine {
   const EngineConfig config_;
   const uint32_t shard_count_;
   std::atomic<bool> closing_{false};
+  std::atomic<bool> backup_running_{false};
   std::unique_ptr<Threads> threads_;
   RecoveryReport recovery_;
 };

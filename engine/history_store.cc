@@ -163,6 +163,10 @@ absl::Status HistoryStore::Add(std::span<const HistoryEntry> entries,
   return absl::OkStatus();
 }
 
+absl::Status HistoryStore::Checkpoint(const std::string& dir) const {
+  return CheckpointStore(db_.get(), dir);
+}
+
 absl::Status HistoryStore::CompactAll() {
   return FromRocks(
       db_->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr),

@@ -85,6 +85,11 @@ class HistoryStore {
   // tools: RocksDB compacts by itself as files come in).
   absl::Status CompactAll();
 
+  // A consistent copy of the store in the new directory `dir` while it
+  // serves (engine/store_dir.h CheckpointStore): for an online backup. Any
+  // thread.
+  absl::Status Checkpoint(const std::string& dir) const;
+
   static constexpr size_t kKeyBytes = 12;
   static constexpr size_t kValueBytes = sizeof(HistoryEntry);
 

@@ -207,6 +207,10 @@ absl::StatusOr<std::unique_ptr<OpIdIndex>> OpIdIndex::Open(
   return index;
 }
 
+absl::Status OpIdIndex::Checkpoint(const std::string& dir) const {
+  return CheckpointStore(db_.get(), dir);
+}
+
 absl::Status OpIdIndex::Add(std::span<const OpIdTable::Record> records,
                             uint64_t covered_seq, uint64_t now_ns) {
   // RocksDB's per-thread counters cost a TLS lookup per key: off.

@@ -81,6 +81,10 @@ class OpIdIndex {
   const std::string& dir() const { return dir_; }
   // Whether Open created it (no index was there before).
   bool created() const { return created_; }
+  // A consistent copy of the index in the new directory `dir` while it
+  // serves (engine/store_dir.h CheckpointStore): for an online backup. Any
+  // thread.
+  absl::Status Checkpoint(const std::string& dir) const;
 
   // Adds `records` (done, durable in the log) and moves covered_seq to
   // `covered_seq` (never backwards), in one atomic write; `now_ns` is the

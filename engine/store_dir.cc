@@ -3,14 +3,18 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <system_error>
 
+#include "absl/strings/str_cat.h"
 #include "common/assert.h"
 #include "engine/config.h"
+#include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/options.h"
 #include "rocksdb/rate_limiter.h"
+#include "rocksdb/utilities/checkpoint.h"
 
 namespace coffer::internal {
 
@@ -67,6 +71,19 @@ void SetSharedStoreOptions(uint64_t compaction_write_bytes_per_s,
   options->level0_stop_writes_trigger = std::numeric_limits<int>::max();
   options->soft_pending_compaction_bytes_limit = 0;  // 0: no stall
   options->hard_pending_compaction_bytes_limit = 0;
+}
+
+absl::Status CheckpointStore(rocksdb::DB* db, const std::string& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db, &raw);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // log_size_for_flush 0 asks for a flush first; the stores write no
+  // memtable (every write is an ingested table file), so it has nothing to
+  // flush and the copy is the table files alone.
+  if (s.ok()) s = checkpoint->CreateCheckpoint(dir, 0);
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("checkpoint of ", db->GetName(),
+                                          " into ", dir, ": ", s.ToString()));
 }
 
 }  // namespace coffer::internal

@@ -7,7 +7,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
+
 namespace rocksdb {
+class DB;
 class RateLimiter;
 struct Options;
 }  // namespace rocksdb
@@ -63,5 +66,13 @@ std::shared_ptr<rocksdb::RateLimiter> SharedCompactionWriteLimiter(
 // while nothing stopped.
 void SetSharedStoreOptions(uint64_t compaction_write_bytes_per_s,
                            rocksdb::Options* options);
+
+// A consistent copy of the live store `db` in the new directory `dir`
+// (which must not exist; its parent must): RocksDB's checkpoint, which
+// hard-links the table files when `dir` is on the same file system (they
+// are immutable) and copies them otherwise. Safe while the store's writer
+// ingests: the copy is the store as of one version, whole table files
+// only, so its covered_seq is one the store really had (engine/backup.h).
+absl::Status CheckpointStore(rocksdb::DB* db, const std::string& dir);
 
 }  // namespace coffer::internal

@@ -143,6 +143,10 @@ class Runner {
       if (!Arity(args, 0, 0, "digest")) return UsageFailed();
       return Digest();
     }
+    if (cmd == "backup") {
+      if (!Arity(args, 1, 1, "backup DIR")) return UsageFailed();
+      return Backup(args[1]);
+    }
     if (cmd == "ping") {
       if (!Arity(args, 0, 0, "ping")) return UsageFailed();
       if (absl::Status s = Connect(); !s.ok()) return Failed(s);
@@ -266,8 +270,11 @@ class Runner {
     return op;
   }
 
-  absl::Status Connect() {
+  // `reconnect` false: a lost connection fails the command instead of
+  // resending it (a backup resent would start a second copy).
+  absl::Status Connect(bool reconnect = true) {
     ClientOptions co;
+    if (!reconnect) co.reconnect_attempts = 0;
     const size_t colon = o_.server.rfind(':');
     uint32_t port = 0;
     if (colon == std::string::npos ||
@@ -577,6 +584,52 @@ class Runner {
     return kExitOk;
   }
 
+  // DIR is a path on the server's host, which may be another machine: a
+  // relative one cannot be resolved here, so it is refused, not guessed.
+  int Backup(const std::string& dir) {
+    if (dir.empty() || dir[0] != '/') {
+      Usage(
+          absl::StrCat("backup DIR must be an absolute path on the "
+                       "server's host (got '",
+                       dir, "'), e.g. /var/backups/coffer-1"));
+      return UsageFailed();
+    }
+    if (absl::Status s = Connect(/*reconnect=*/false); !s.ok()) {
+      return Failed(s);
+    }
+    auto r = client_->Backup(dir, o_.backup_timeout_s * 1000);
+    if (!r.ok()) {
+      // The server answered: it refused or the copy failed.
+      if (absl::IsFailedPrecondition(r.status())) {
+        if (o_.json) {
+          out_ << "{\"error\":" << JsonString(std::string(r.status().message()))
+               << "}\n";
+        }
+        err_ << "coffer: " << r.status().message() << "\n";
+        return kExitRefused;
+      }
+      return Failed(r.status());
+    }
+    const double seconds = r->duration_us / 1e6;
+    if (o_.json) {
+      out_ << absl::StrCat(
+          "{\"dir\":", JsonString(dir), ",\"seq\":", JsonBig(r->seq),
+          ",\"snapshot_seq\":", JsonBig(r->snapshot_seq),
+          ",\"files\":", JsonBig(r->files), ",\"bytes\":", JsonBig(r->bytes),
+          ",\"duration_us\":", JsonBig(r->duration_us), "}\n");
+    } else {
+      const std::string from =
+          r->snapshot_seq == 0
+              ? std::string("no snapshot: the log from seq 1")
+              : absl::StrCat("snapshot at seq ", r->snapshot_seq);
+      out_ << absl::StrFormat(
+          "backup at seq %u: %.1f MB in %.2f s -> %s (%s, "
+          "%u files)\n",
+          r->seq, r->bytes / 1e6, seconds, dir, from, r->files);
+    }
+    return kExitOk;
+  }
+
   int Digest() {
     if (absl::Status s = Connect(); !s.ok()) return Failed(s);
     auto r = client_->Digest();
@@ -634,6 +687,11 @@ std::string CliUsage() {
           with next_before set: read on until it is 0)
   stats
   digest
+  backup DIR    a consistent copy of the server's data into DIR while it
+                serves; DIR is an absolute path ON THE SERVER'S HOST that
+                does not exist or is empty (its parent must exist); waits
+                up to --backup_timeout_s; `cofferd --data_dir=DIR` then
+                starts from it. Prints "backup at seq N: M MB in S s -> DIR"
   ping
 Operations take --op_id (default: random, printed; rerun with the same
 --op_id to retry safely), --currency (guard), --reason, --user_data.
@@ -645,7 +703,8 @@ account and op ids, seq, counters) is a string, e.g. "balance":"100";
 32-bit and smaller fields (currency, code, reason, number, history_count,
 next_before, stage, area) are numbers; booleans and names are as they are.
 Exit status: 0 ok (create-account also on account_exists), 1 refused by
-the ledger (any other result code, or an account not found), 2 usage
+the ledger (any other result code, or an account not found; a backup the
+server refused or could not write), 2 usage
 error, 3 no answer (cannot connect, auth failed, connection lost, timeout).)";
 }
 

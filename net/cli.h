@@ -37,6 +37,7 @@ struct CliOptions {
   std::string timestamp_max;
   std::string with_reason;
   uint32_t timeout_ms = 10'000;
+  uint32_t backup_timeout_s = 3600;  // backup: how long to wait for it
 };
 
 // The text of `coffer --help` after the flags: commands and exit codes.

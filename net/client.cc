@@ -395,6 +395,11 @@ struct Client::Impl {
       case ErrorCode::kInternal:
         Finish(it, absl::InternalError(ErrorText(e)));
         return true;
+      case ErrorCode::kBackupFailed:
+        // The message says why: the destination, another backup, an I/O
+        // error. Nothing was published.
+        Finish(it, absl::FailedPreconditionError(ErrorText(e)));
+        return true;
       default:
         // The server refused this frame; sending it again would not help.
         Finish(it, absl::InvalidArgumentError(ErrorText(e)));
@@ -789,6 +794,21 @@ absl::StatusOr<StagesReply> Client::Stages() {
 
 absl::StatusOr<DiskReply> Client::Disk() {
   return Take<DiskReply>(Call(DiskRequest{}));
+}
+
+absl::StatusOr<BackupReply> Client::Backup(std::string dir,
+                                           uint32_t timeout_ms) {
+  auto p = std::make_shared<std::promise<absl::StatusOr<Message>>>();
+  auto f = p->get_future();
+  Send(BackupRequest{std::move(dir)},
+       [p](absl::StatusOr<Message> m) { p->set_value(std::move(m)); });
+  if (f.wait_for(std::chrono::milliseconds(timeout_ms)) !=
+      std::future_status::ready) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "no reply to the backup within ", timeout_ms,
+        " ms; it may still complete on the server (check the destination)"));
+  }
+  return Take<BackupReply>(f.get());
 }
 
 absl::StatusOr<DigestReply> Client::Digest() {

@@ -144,6 +144,15 @@ class Client {
   // Files and bytes of the log, archive and snapshots (DISK).
   absl::StatusOr<DiskReply> Disk();
   absl::StatusOr<DigestReply> Digest();
+  // A consistent copy of the server's data directory into `dir`, an
+  // absolute path on the server's host that does not exist or is empty
+  // (BACKUP, engine/backup.h). Waits up to `timeout_ms` (a copy of a large
+  // ledger takes minutes, longer than call_timeout_ms). A refusal or a
+  // failure on the server is kFailedPrecondition with its reason. Like
+  // every request it is resent after a reconnect: a resent backup whose
+  // first attempt completed is refused (the destination is not empty).
+  absl::StatusOr<BackupReply> Backup(std::string dir,
+                                     uint32_t timeout_ms = 3'600'000);
   absl::Status Ping();
   absl::StatusOr<Message> Call(Message request);
 

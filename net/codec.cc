@@ -301,6 +301,23 @@ void EncodeDiskReply(uint64_t id, const DiskReply& m, std::vector<uint8_t>& out,
               static_cast<uint32_t>(m.areas.size()), version);
 }
 
+void EncodeBackup(uint64_t id, const BackupRequest& m,
+                  std::vector<uint8_t>& out, uint16_t version) {
+  const size_t at = BeginFrame(out, kBackupFixedBytes + m.dir.size());
+  uint8_t* p = Body(out, at);
+  Put32(p + 0, static_cast<uint32_t>(m.dir.size()));
+  std::copy(m.dir.begin(), m.dir.end(), p + kBackupFixedBytes);
+  FinishFrame(out, at, MessageKind::kBackup, id, 0, version);
+}
+
+void EncodeBackupReply(uint64_t id, const BackupReply& m,
+                       std::vector<uint8_t>& out, uint16_t version) {
+  const size_t at = BeginFrame(out, kBackupReplyBytes);
+  PutU64s(Body(out, at),
+          {m.seq, m.snapshot_seq, m.files, m.bytes, m.duration_us});
+  FinishFrame(out, at, MessageKind::kBackupReply, id, 0, version);
+}
+
 // Fails with kBadLength unless `body_bytes == fixed + count * record`.
 bool Expect(const FrameHeader& h, uint64_t fixed, uint64_t record,
             Problem* problem) {
@@ -318,6 +335,41 @@ bool Fail(ErrorCode code, std::string message, Problem* problem) {
   problem->code = code;
   problem->message = std::move(message);
   return false;
+}
+
+// BACKUP's body: path_bytes (u32), reserved (u32, checked 0), the path.
+// Only its shape is checked here; whether the path is usable (absolute,
+// absent or empty) is the server's to say, with backup_failed.
+bool DecodeBackup(std::span<const uint8_t> body, Message* out,
+                  Problem* problem) {
+  const uint8_t* p = body.data();
+  const uint32_t path_bytes = Get32(p + 0);
+  if (Get32(p + 4) != 0) {
+    return Fail(ErrorCode::kInvalidField, "backup reserved field not 0",
+                problem);
+  }
+  if (body.size() != kBackupFixedBytes + uint64_t{path_bytes}) {
+    return Fail(ErrorCode::kBadLength,
+                absl::StrCat("backup with path_bytes ", path_bytes,
+                             " needs body_bytes ",
+                             kBackupFixedBytes + uint64_t{path_bytes}),
+                problem);
+  }
+  if (path_bytes == 0 || path_bytes > kBackupPathBytesMax) {
+    return Fail(ErrorCode::kInvalidField,
+                absl::StrCat("backup path of ", path_bytes, " bytes (1 to ",
+                             kBackupPathBytesMax, ")"),
+                problem);
+  }
+  BackupRequest m;
+  m.dir.assign(reinterpret_cast<const char*>(p) + kBackupFixedBytes,
+               path_bytes);
+  if (m.dir.find('\0') != std::string::npos) {
+    return Fail(ErrorCode::kInvalidField, "backup path holds a NUL byte",
+                problem);
+  }
+  *out = std::move(m);
+  return true;
 }
 
 // The filter part of a version 2 HISTORY body (offsets 16..39).
@@ -359,7 +411,8 @@ MessageKind KindOf(const Message& m) {
       MessageKind::kPing,        MessageKind::kPong,
       MessageKind::kError,       MessageKind::kStages,
       MessageKind::kStagesReply, MessageKind::kDisk,
-      MessageKind::kDiskReply};
+      MessageKind::kDiskReply,   MessageKind::kBackup,
+      MessageKind::kBackupReply};
   static_assert(std::size(kKinds) == std::variant_size_v<Message>);
   return kKinds[m.index()];
 }
@@ -486,6 +539,10 @@ void EncodeFrame(uint64_t request_id, const Message& m,
           EncodeEmpty(request_id, MessageKind::kDisk, out, version);
         } else if constexpr (std::is_same_v<T, DiskReply>) {
           EncodeDiskReply(request_id, x, out, version);
+        } else if constexpr (std::is_same_v<T, BackupRequest>) {
+          EncodeBackup(request_id, x, out, version);
+        } else if constexpr (std::is_same_v<T, BackupReply>) {
+          EncodeBackupReply(request_id, x, out, version);
         } else {
           static_assert(std::is_same_v<T, Error>);
           EncodeError(request_id, x.code, x.flags, x.message, out, version);
@@ -511,9 +568,11 @@ bool CheckLayout(const FrameHeader& h, Problem* problem) {
   }
   switch (kind) {
     case MessageKind::kHello:
+    case MessageKind::kBackup:
     case MessageKind::kError: {
-      const uint64_t fixed =
-          kind == MessageKind::kHello ? kHelloFixedBytes : kErrorFixedBytes;
+      const uint64_t fixed = kind == MessageKind::kHello    ? kHelloFixedBytes
+                             : kind == MessageKind::kBackup ? kBackupFixedBytes
+                                                            : kErrorFixedBytes;
       if (h.count != 0 || h.body_bytes < fixed) {
         return Fail(ErrorCode::kBadLength,
                     absl::StrCat(std::string(MessageKindName(kind)),
@@ -549,6 +608,10 @@ bool CheckLayout(const FrameHeader& h, Problem* problem) {
       return Expect(h, 0, kStageRecordBytes, problem);
     case MessageKind::kDiskReply:
       return Expect(h, 0, kDiskRecordBytes, problem);
+    case MessageKind::kBackupReply:
+      return h.count == 0 ? Expect(h, kBackupReplyBytes, 0, problem)
+                          : Fail(ErrorCode::kBadLength,
+                                 "backup_reply needs count 0", problem);
     case MessageKind::kStats:
     case MessageKind::kDigest:
     case MessageKind::kPing:
@@ -787,6 +850,12 @@ bool DecodeBody(const FrameHeader& h, std::span<const uint8_t> body,
       *out = std::move(m);
       return true;
     }
+    case MessageKind::kBackup:
+      return DecodeBackup(body, out, problem);
+    case MessageKind::kBackupReply:
+      *out = BackupReply{Get64(p), Get64(p + 8), Get64(p + 16), Get64(p + 24),
+                         Get64(p + 32)};
+      return true;
     case MessageKind::kError: {
       Error m;
       m.code = static_cast<ErrorCode>(Get16(p + 0));

@@ -138,6 +138,20 @@ struct DiskReply {
   std::vector<DiskAreaUsage> areas;
   bool operator==(const DiskReply&) const = default;
 };
+// BACKUP: a consistent copy of the server's data directory into `dir`, an
+// absolute path on the server's host (engine/backup.h).
+struct BackupRequest {
+  std::string dir;  // 1..kBackupPathBytesMax bytes, no NUL
+  bool operator==(const BackupRequest&) const = default;
+};
+struct BackupReply {
+  uint64_t seq = 0;           // the copy holds the state after ops 1..seq
+  uint64_t snapshot_seq = 0;  // its snapshot's seq; 0: none
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  uint64_t duration_us = 0;  // how long the server took
+  bool operator==(const BackupReply&) const = default;
+};
 struct Ping {
   bool operator==(const Ping&) const = default;
 };
@@ -155,7 +169,8 @@ using Message =
     std::variant<Hello, HelloOk, OpsRequest, OpsReply, LookupRequest,
                  LookupReply, HistoryRequest, HistoryReply, StatsRequest,
                  StatsReply, DigestRequest, DigestReply, Ping, Pong, Error,
-                 StagesRequest, StagesReply, DiskRequest, DiskReply>;
+                 StagesRequest, StagesReply, DiskRequest, DiskReply,
+                 BackupRequest, BackupReply>;
 
 MessageKind KindOf(const Message& m);
 

@@ -36,6 +36,9 @@ ABSL_FLAG(std::string, timestamp_max, "",
 ABSL_FLAG(std::string, with_reason, "",
           "history: only entries with this reason code");
 ABSL_FLAG(uint32_t, timeout_ms, 10000, "connect and reply timeout");
+ABSL_FLAG(uint32_t, backup_timeout_s, 3600,
+          "backup: how long to wait for the copy (it may still complete on "
+          "the server after that)");
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args = coffer::net::ParseProgramFlags(
@@ -62,5 +65,6 @@ int main(int argc, char** argv) {
   o.timestamp_max = absl::GetFlag(FLAGS_timestamp_max);
   o.with_reason = absl::GetFlag(FLAGS_with_reason);
   o.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
+  o.backup_timeout_s = absl::GetFlag(FLAGS_backup_timeout_s);
   return coffer::net::RunCli(args, o, std::cout, std::cerr);
 }

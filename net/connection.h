@@ -93,6 +93,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void HandleStats(uint64_t request_id);
   void HandleStages(uint64_t request_id);
   void HandleDisk(uint64_t request_id);
+  // BACKUP runs on the server's backup thread (net/backup_runner.h); it
+  // counts as in flight until OnBackupDone answers it on this io thread.
+  void HandleBackup(const FrameHeader& h, std::span<const uint8_t> body);
+  void OnBackupDone(uint64_t request_id, uint64_t cost,
+                    absl::StatusOr<BackupResult> result);
+  void EncodeBackupAnswer(uint64_t request_id,
+                          const absl::StatusOr<BackupResult>& result);
 
   // Engine hand-off.
   Slot* TakeSlot();

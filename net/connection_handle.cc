@@ -59,6 +59,9 @@ bool Connection::HandleFrame(const FrameHeader& h,
     case MessageKind::kDisk:
       HandleDisk(h.request_id);
       return true;
+    case MessageKind::kBackup:
+      HandleBackup(h, body);
+      return state_ == State::kOpen;
     default:
       HandleEngineRequest(h, body);
       return state_ == State::kOpen;
@@ -137,6 +140,74 @@ void Connection::HandleDisk(uint64_t request_id) {
   }
   shared_.replies_sent.fetch_add(1, std::memory_order_relaxed);
   MaybeWrite();
+}
+
+void Connection::HandleBackup(const FrameHeader& h,
+                              std::span<const uint8_t> body) {
+  Message m;
+  Problem problem;
+  if (!DecodeBody(h, body, &m, &problem)) {
+    Fail(problem.code, h.request_id, std::move(problem.message));
+    return;
+  }
+  const uint64_t id = h.request_id;
+  const uint64_t cost = kHeaderBytes + h.body_bytes + kBackupReplyBytes;
+  auto done = [self = shared_from_this(), id,
+               cost](absl::StatusOr<BackupResult> result) {
+    asio::post(self->socket_.get_executor(),
+               [self, id, cost, result = std::move(result)]() mutable {
+                 self->OnBackupDone(id, cost, std::move(result));
+               });
+  };
+  const BackupRunner::Start started = shared_.backups.TryStart(
+      std::move(std::get<BackupRequest>(m).dir), std::move(done));
+  if (started != BackupRunner::Start::kStarted) {
+    EncodeBackupAnswer(id, absl::FailedPreconditionError(
+                               started == BackupRunner::Start::kBusy
+                                   ? "another backup is running (one at a "
+                                     "time); try again when it has ended"
+                                   : "the server is shutting down"));
+    MaybeWrite();
+    return;
+  }
+  // In flight like an engine request until answered: draining waits for
+  // it, and the idle timer does not close a connection waiting for a long
+  // copy.
+  ++in_flight_;
+  in_flight_bytes_ += cost;
+  in_flight_ids_.insert(id);
+}
+
+void Connection::OnBackupDone(uint64_t request_id, uint64_t cost,
+                              absl::StatusOr<BackupResult> result) {
+  --in_flight_;
+  in_flight_bytes_ -= cost;
+  in_flight_ids_.erase(request_id);
+  if (state_ == State::kOpen || state_ == State::kDraining) {
+    EncodeBackupAnswer(request_id, result);
+  }
+  if (state_ == State::kClosed) return;
+  ProcessFrames();
+  MaybeWrite();
+  MaybeRead();
+  TryFinish();
+}
+
+void Connection::EncodeBackupAnswer(
+    uint64_t request_id, const absl::StatusOr<BackupResult>& result) {
+  if (result.ok()) {
+    BackupReply reply;
+    reply.seq = result->seq;
+    reply.snapshot_seq = result->snapshot_seq;
+    reply.files = result->files;
+    reply.bytes = result->bytes;
+    reply.duration_us = static_cast<uint64_t>(result->seconds * 1e6);
+    EncodeFrame(request_id, reply, out_, version_);
+  } else {
+    EncodeError(request_id, ErrorCode::kBackupFailed, 0,
+                std::string(result.status().message()), out_, version_);
+  }
+  shared_.replies_sent.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Connection::HandleEngineRequest(const FrameHeader& h,

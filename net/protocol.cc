@@ -17,6 +17,7 @@ bool IsKnownKind(uint16_t kind) {
     case MessageKind::kPing:
     case MessageKind::kStages:
     case MessageKind::kDisk:
+    case MessageKind::kBackup:
     case MessageKind::kHelloOk:
     case MessageKind::kOpsReply:
     case MessageKind::kLookupReply:
@@ -26,6 +27,7 @@ bool IsKnownKind(uint16_t kind) {
     case MessageKind::kPong:
     case MessageKind::kStagesReply:
     case MessageKind::kDiskReply:
+    case MessageKind::kBackupReply:
     case MessageKind::kError:
       return true;
   }
@@ -57,6 +59,8 @@ std::string_view MessageKindName(MessageKind kind) {
       return "stages";
     case MessageKind::kDisk:
       return "disk";
+    case MessageKind::kBackup:
+      return "backup";
     case MessageKind::kHelloOk:
       return "hello_ok";
     case MessageKind::kOpsReply:
@@ -75,6 +79,8 @@ std::string_view MessageKindName(MessageKind kind) {
       return "stages_reply";
     case MessageKind::kDiskReply:
       return "disk_reply";
+    case MessageKind::kBackupReply:
+      return "backup_reply";
     case MessageKind::kError:
       return "error";
   }
@@ -117,6 +123,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "unexpected_kind";
     case ErrorCode::kInternal:
       return "internal";
+    case ErrorCode::kBackupFailed:
+      return "backup_failed";
   }
   return "unknown";
 }

@@ -38,6 +38,8 @@ inline constexpr size_t kDiskRecordBytes = 24;
 
 // Fixed parts of bodies (before their repeated records).
 inline constexpr size_t kHelloFixedBytes = 8;
+inline constexpr size_t kBackupFixedBytes = 8;  // then the path
+inline constexpr size_t kBackupReplyBytes = 40;
 inline constexpr size_t kHelloOkBytes = 24;
 inline constexpr size_t kHistoryRequestBytes = 16;    // version 1
 inline constexpr size_t kHistoryRequestBytesV2 = 40;  // with filters
@@ -54,6 +56,8 @@ inline constexpr size_t kErrorFixedBytes = 8;
 // ServerConfig and announced in HELLO_OK).
 inline constexpr size_t kAuthTokenBytesMax = 256;
 inline constexpr size_t kErrorMessageBytesMax = 1024;
+// A BACKUP destination path (Linux's PATH_MAX, its NUL excluded).
+inline constexpr size_t kBackupPathBytesMax = 4095;
 // The largest reply body a client accepts: a lookup of 8,192 accounts is
 // 448 KiB; digests list one record per currency.
 inline constexpr size_t kReplyBodyBytesMax = 64u << 20;
@@ -69,6 +73,7 @@ enum class MessageKind : uint16_t {
   kPing = 0x07,
   kStages = 0x08,
   kDisk = 0x09,
+  kBackup = 0x0A,
   kHelloOk = 0x81,
   kOpsReply = 0x82,
   kLookupReply = 0x83,
@@ -78,6 +83,7 @@ enum class MessageKind : uint16_t {
   kPong = 0x87,
   kStagesReply = 0x88,
   kDiskReply = 0x89,
+  kBackupReply = 0x8A,
   kError = 0xFF,
 };
 inline constexpr uint16_t kReplyBit = 0x80;
@@ -105,8 +111,9 @@ enum class ErrorCode : uint16_t {
   kTruncatedFrame = 15,      // the peer closed in the middle of a frame
   kUnexpectedKind = 16,      // a known kind at the wrong time (second HELLO)
   kInternal = 17,            // the engine refused the request; not applied
+  kBackupFailed = 18,        // BACKUP refused or failed; nothing published
 };
-inline constexpr uint16_t kErrorCodeMax = 17;
+inline constexpr uint16_t kErrorCodeMax = 18;
 std::string_view ErrorCodeName(ErrorCode code);
 
 // ERROR flags.

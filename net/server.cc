@@ -171,6 +171,10 @@ void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   shared_->draining.store(true, std::memory_order_release);
+  // A running backup ends at its next chunk (answered backup_failed), so
+  // that its connection drains in the grace time rather than after the
+  // copy.
+  shared_->backups.Stop();
   // The acceptor belongs to io thread 0: close it there, and wait, so that
   // no connection is accepted after the drain below is posted. Connections
   // already in the listen backlog are accepted first and told

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 
@@ -81,6 +83,10 @@ struct ServerConfig {
   // Graceful shutdown: how long to wait for peers to read their last
   // replies before closing their connections anyway.
   uint32_t shutdown_grace_ms = 10'000;
+
+  // Tests: BackupOptions::before_step of every BACKUP (engine/backup.h),
+  // to hold a backup at a step or fail it there. Empty: none.
+  std::function<absl::Status(std::string_view step)> backup_before_step;
 
   // Checks the settings; an error names the offending field.
   absl::Status Validate() const;

@@ -10,7 +10,8 @@ ServerShared::ServerShared(const ServerConfig& c, Engine* e)
       engine(e),
       ops_max(std::min(c.max_ops_per_request, e->config().request_ops_max)),
       history_limit_max(
-          std::min(c.max_history_limit, e->config().request_ops_max)) {
+          std::min(c.max_history_limit, e->config().request_ops_max)),
+      backups(e, c.backup_before_step) {
   hello_ok.version = kVersionMax;
   hello_ok.shard_count = e->shard_count();
   hello_ok.max_body_bytes = c.max_body_bytes;

@@ -13,6 +13,7 @@
 
 #include "engine/engine.h"
 #include "engine/latency_histogram.h"
+#include "net/backup_runner.h"
 #include "net/codec.h"
 #include "net/reply_inbox.h"
 #include "net/server_config.h"
@@ -52,6 +53,8 @@ struct ServerShared {
   const uint32_t ops_max;
   const uint32_t history_limit_max;
   HelloOk hello_ok;
+  // BACKUP requests, one at a time; stopped by Server::Shutdown.
+  BackupRunner backups;
 
   std::atomic<bool> draining{false};
 

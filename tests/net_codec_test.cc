@@ -148,6 +148,9 @@ std::vector<Message> EveryKind() {
       DiskReply{{{DiskArea::kLog, 3, 201326592},
                  {DiskArea::kArchive, 0, 0},
                  {static_cast<DiskArea>(0xFFFF), 0xFFFFFFFFFFFFFFFFull, 1}}});
+  all.push_back(BackupRequest{"/var/backups/coffer-1"});
+  all.push_back(BackupRequest{std::string(kBackupPathBytesMax, 'p')});
+  all.push_back(BackupReply{1234, 1000, 9, 0xFFFFFFFFFFFFFFFFull, 250000});
   return all;
 }
 
@@ -290,6 +293,47 @@ TEST(NetCodec, HelloAndErrorCarryTheirOwnLengths) {
   // message_bytes 9, but 2 message bytes.
   ExpectRefused(Header(MessageKind::kError, 0),
                 {1, 0, 0, 0, 9, 0, 0, 0, 'h', 'i'}, ErrorCode::kBadLength);
+  // backup: path_bytes 3, but 2 path bytes; a body shorter than its fixed
+  // part; a count.
+  ExpectRefused(Header(MessageKind::kBackup, 0),
+                {3, 0, 0, 0, 0, 0, 0, 0, '/', 'x'}, ErrorCode::kBadLength);
+  ExpectRefused(Header(MessageKind::kBackup, 0), {1, 0, 0, 0},
+                ErrorCode::kBadLength);
+  ExpectRefused(Header(MessageKind::kBackup, 1), {1, 0, 0, 0, 0, 0, 0, 0, '/'},
+                ErrorCode::kBadLength);
+  ExpectRefused(Header(MessageKind::kBackupReply, 0), std::vector<uint8_t>(39),
+                ErrorCode::kBadLength);
+  ExpectRefused(Header(MessageKind::kBackupReply, 1), std::vector<uint8_t>(40),
+                ErrorCode::kBadLength);
+}
+
+TEST(NetCodec, BackupPathIsCheckedForShapeOnly) {
+  // Empty, with a NUL, reserved field set, longer than a path may be.
+  ExpectRefused(Header(MessageKind::kBackup, 0), {0, 0, 0, 0, 0, 0, 0, 0},
+                ErrorCode::kInvalidField);
+  ExpectRefused(Header(MessageKind::kBackup, 0),
+                {2, 0, 0, 0, 0, 0, 0, 0, '/', 0}, ErrorCode::kInvalidField);
+  ExpectRefused(Header(MessageKind::kBackup, 0), {1, 0, 0, 0, 1, 0, 0, 0, '/'},
+                ErrorCode::kInvalidField);
+  std::vector<uint8_t> long_path(kBackupFixedBytes + kBackupPathBytesMax + 1,
+                                 'p');
+  const uint32_t n = kBackupPathBytesMax + 1;
+  std::memcpy(long_path.data(), &n, 4);
+  std::memset(long_path.data() + 4, 0, 4);
+  ExpectRefused(Header(MessageKind::kBackup, 0), long_path,
+                ErrorCode::kInvalidField);
+  // A relative path decodes: whether it is usable is the server's to say
+  // (backup_failed, the connection stays open).
+  std::vector<uint8_t> bytes;
+  EncodeFrame(1, BackupRequest{"relative"}, bytes);
+  const FrameHeader h = DecodeHeader(bytes.data());
+  Problem problem;
+  Message m;
+  EXPECT_TRUE(DecodeBody(
+      h, std::span<const uint8_t>(bytes.data() + kHeaderBytes, h.body_bytes),
+      &m, &problem))
+      << problem.message;
+  EXPECT_EQ(std::get<BackupRequest>(m).dir, "relative");
 }
 
 TEST(NetCodec, FieldRangesAreChecked) {

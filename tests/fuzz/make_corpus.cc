@@ -134,6 +134,8 @@ void FrameDecoder() {
   digest_reply.totals.push_back({1, 2, 400, 0});
   digest_reply.totals.push_back({2, 1, -(__int128{1} << 70), 5});
   Write(t, "digest_reply", Frame(5, digest_reply));
+  Write(t, "backup", Frame(8, net::BackupRequest{"/var/backups/coffer-1"}));
+  Write(t, "backup_reply", Frame(8, net::BackupReply{70, 64, 5, 4096, 1500}));
   Write(t, "ping", Frame(6, net::Ping{}));
   Write(t, "pong", Frame(6, net::Pong{}));
   Write(t, "error",
