@@ -409,6 +409,12 @@ type Int128 struct {
 	Hi int64
 }
 
+// Int64 returns the value and whether it fits an int64.
+func (v Int128) Int64() (int64, bool) {
+	x := int64(v.Lo)
+	return x, (x < 0 && v.Hi == -1) || (x >= 0 && v.Hi == 0)
+}
+
 // CurrencyDigest is the per-currency part of a digest.
 type CurrencyDigest struct {
 	Currency uint32
