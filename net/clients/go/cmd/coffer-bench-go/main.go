@@ -24,10 +24,11 @@ func main() {
 	callers := flag.Int("callers", 64, "concurrent callers")
 	duration := flag.Duration("duration", 10*time.Second, "how long to run")
 	accounts := flag.Int("accounts", 64, "accounts debited (one per caller, round robin)")
+	frames := flag.Int("frames", 0, "Options.MaxFramesInFlight (0: the server's max_requests_in_flight)")
 	flag.Parse()
 
 	ctx := context.Background()
-	c, err := coffer.Dial(ctx, coffer.Options{Addr: *addr, Token: *token})
+	c, err := coffer.Dial(ctx, coffer.Options{Addr: *addr, Token: *token, MaxFramesInFlight: *frames})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "coffer-bench-go:", err)
 		os.Exit(1)
