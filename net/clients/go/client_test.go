@@ -545,4 +545,3 @@ func TestRestartMidRun(t *testing.T) {
 	}
 	t.Logf("%d ops, %d answered as duplicates after the resend, %d reconnects", total, dups, c.Reconnects())
 }
-
