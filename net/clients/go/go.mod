@@ -1,0 +1,3 @@
+module coffer.dev/client
+
+go 1.19
