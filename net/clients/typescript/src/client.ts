@@ -244,8 +244,11 @@ export class Client {
     if (ops.length === 0) throw new RangeError("apply: no ops");
     const own = options.issuedNs !== undefined && options.issuedNs !== 0n;
     const req: OpsRequest = { kind: MessageKind.Ops, issuedNs: own ? options.issuedNs! : this.o.clockNs(), ops };
-    const reply = await this.call(req, options, own);
-    return (reply as { results: OpResult[] }).results;
+    const results = ((await this.call(req, options, own)) as { results: OpResult[] }).results;
+    if (results.length !== ops.length) {
+      throw new ProtocolError(`the server answered ${results.length} results to ${ops.length} ops`);
+    }
+    return results;
   }
 
   /** One op; its result. */
