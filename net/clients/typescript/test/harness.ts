@@ -73,6 +73,7 @@ export class Server {
       const fail = (why: string) => {
         clearTimeout(timer);
         proc.kill("SIGKILL");
+        if (ownDir) rmSync(dataDir, { recursive: true, force: true });
         reject(new Error(`cofferd (${bin} ${args.join(" ")}) ${why}; its output:\n${out}`));
       };
       const timer = setTimeout(() => fail(`did not say it was listening within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
