@@ -2,13 +2,24 @@
 
 #include <utility>
 
+#include "common/assert.h"
 #include "common/thread_name.h"
 
 namespace coffer::net {
 
 BackupRunner::~BackupRunner() {
   Stop();
-  if (thread_.joinable()) thread_.join();
+  Join();
+}
+
+void BackupRunner::Join() {
+  std::thread t;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    COFFER_ASSERT(stopped_);  // else TryStart could start another meanwhile
+    t = std::move(thread_);
+  }
+  if (t.joinable()) t.join();
 }
 
 BackupRunner::Start BackupRunner::TryStart(std::string dir, Done done) {

@@ -8,8 +8,8 @@
 // - `done` runs once on the backup's thread when it ends; it must not
 //   block (the connection posts the reply to its io thread).
 // - Stop() (server shutdown) cancels the running backup at its next chunk
-//   (it ends with kCancelled, nothing published) and refuses new ones; the
-//   destructor stops and joins.
+//   (it ends with kCancelled, nothing published) and refuses new ones;
+//   Join() then waits for its thread; the destructor stops and joins.
 #pragma once
 
 #include <atomic>
@@ -40,6 +40,10 @@ class BackupRunner {
   using Done = std::function<void(absl::StatusOr<BackupResult>)>;
   Start TryStart(std::string dir, Done done);
   void Stop();
+  // After Stop(): waits for the running backup's thread to end (it ends at
+  // its next chunk). The server calls it before its io threads go, so that
+  // nothing the thread held outlives them.
+  void Join();
 
  private:
   Engine* const engine_;

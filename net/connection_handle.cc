@@ -152,12 +152,17 @@ void Connection::HandleBackup(const FrameHeader& h,
   }
   const uint64_t id = h.request_id;
   const uint64_t cost = kHeaderBytes + h.body_bytes + kBackupReplyBytes;
+  // The reference moves into the posted handler: the backup's thread keeps
+  // none, so the connection is never destroyed there, after the io
+  // context it belongs to (ASan saw that once when a shutdown's pool was
+  // destroyed while the thread was ending).
   auto done = [self = shared_from_this(), id,
-               cost](absl::StatusOr<BackupResult> result) {
-    asio::post(self->socket_.get_executor(),
-               [self, id, cost, result = std::move(result)]() mutable {
-                 self->OnBackupDone(id, cost, std::move(result));
-               });
+               cost](absl::StatusOr<BackupResult> result) mutable {
+    auto executor = self->socket_.get_executor();
+    asio::post(executor, [self = std::move(self), id, cost,
+                          result = std::move(result)]() mutable {
+      self->OnBackupDone(id, cost, std::move(result));
+    });
   };
   const BackupRunner::Start started = shared_.backups.TryStart(
       std::move(std::get<BackupRequest>(m).dir), std::move(done));

@@ -207,6 +207,8 @@ void Server::Shutdown() {
                                  std::chrono::seconds(60))) {
     }
   }
+  // The backup's thread (cancelled above) ends before the io threads do.
+  shared_->backups.Join();
   pool_.Stop();
   pool_.Join();
 }
