@@ -530,8 +530,12 @@ class AsyncClient:
 
     @staticmethod
     def _write(conn: _Conn, data: bytes) -> None:
-        assert conn.transport is not None
-        conn.transport.write(data)
+        t = conn.transport
+        assert t is not None
+        # A transport that already failed: connection_lost is on its way,
+        # and the reconnect resends whatever is unanswered.
+        if not t.is_closing():
+            t.write(data)
 
     def _finish(self, rid: int, result: Any) -> None:
         pend = self._pending.pop(rid, None)
@@ -660,8 +664,7 @@ class AsyncClient:
             if not self._fail_unsendable(rid, pend, conn):
                 frames.append(self._frame_for(rid, pend, conn))
         if frames:
-            assert conn.transport is not None
-            conn.transport.write(b"".join(frames))
+            self._write(conn, b"".join(frames))
         conn.ready_fut.set_result(None)
         if self._queue and not self._pump_due:
             self._pump()
