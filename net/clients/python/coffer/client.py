@@ -213,6 +213,7 @@ class AsyncClient:
         self._closed = False
         self._ever_connected = False
         self._last_error: str = ""  # the server's last connection-level ERROR
+        self._last_loss: BaseException | None = None
         self._server = HelloOk(p.VERSION_MIN, 0, p.OP_BYTES, 1, 1, 1)
         self._timers: set[asyncio.TimerHandle] = set()
         # The queue of calls waiting for a slot.
@@ -507,7 +508,7 @@ class AsyncClient:
             if not self._fail_unsendable(rid, pend, conn):
                 self._write(conn, self._frame_for(rid, pend, conn))
         else:
-            self._ensure_connecting(wait_first=False)
+            self._ensure_connecting()
 
     def _frame_for(self, rid: int, pend: _Pending, conn: _Conn) -> bytes:
         if pend.frame is None or pend.frame_version != conn.version:
@@ -557,18 +558,31 @@ class AsyncClient:
 
     # ---- Connecting -------------------------------------------------------
 
-    def _ensure_connecting(self, wait_first: bool) -> None:
+    def _ensure_connecting(self, why: BaseException | None = None) -> None:
+        """Starts connecting unless that is under way. `why`: the loss that
+        makes this a reconnect (each try after a backoff, counted against
+        reconnect_attempts); None: a connection needed again after an
+        idle close, tried at once."""
         if self._closed or self._conn is not None:
             return
         if self._connect_task is not None and not self._connect_task.done():
             return
-        self._connect_task = self._loop.create_task(self._reconnect(wait_first))
+        self._connect_task = self._loop.create_task(self._reconnect(why))
 
-    async def _reconnect(self, wait_first: bool) -> None:
+    async def _reconnect(self, why: BaseException | None) -> None:
         attempts = self.options.reconnect_attempts
         backoff = self.options.reconnect_backoff
+        last: BaseException | None = why
+        wait_first = why is not None
         while True:
             if wait_first:
+                if attempts <= 0:
+                    assert last is not None
+                    if self._last_error and not isinstance(last, ProtocolError):
+                        last.args = (f"{last} (the server said: {self._last_error})",)
+                    self._fail_everything(last)
+                    return
+                attempts -= 1
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
             wait_first = True
@@ -584,12 +598,7 @@ class AsyncClient:
                 self._fail_everything(e)
                 return
             except CofferError as e:
-                if attempts <= 0:
-                    if self._last_error:
-                        e.args = (f"{e} (the server said: {self._last_error})",)
-                    self._fail_everything(e)
-                    return
-                attempts -= 1
+                last = e
 
     async def _connect_once(self) -> None:
         conn = _Conn(self, self._loop)
@@ -638,8 +647,9 @@ class AsyncClient:
             return  # the connecting coroutine decides what follows
         if self._closed:
             return
+        self._last_loss = why
         if self._pending:
-            self._ensure_connecting(wait_first=True)
+            self._ensure_connecting(why)
 
     def _on_ready(self, conn: _Conn, ok: HelloOk) -> None:
         if not p.VERSION_MIN <= ok.version <= self.options.version_max:
@@ -659,7 +669,8 @@ class AsyncClient:
         for rid, pend in list(self._pending.items()):
             if pend.sends > self.options.resend_max:
                 self._finish(rid, ConnectionClosedError(
-                    f"no answer after {pend.sends} sends (resend_max)"))
+                    f"no answer after {pend.sends} sends (resend_max); the "
+                    f"last connection ended with: {self._last_loss}"))
                 continue
             if not self._fail_unsendable(rid, pend, conn):
                 frames.append(self._frame_for(rid, pend, conn))
