@@ -13,6 +13,7 @@ import struct
 import subprocess
 import tempfile
 import threading
+import unittest
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -237,3 +238,12 @@ class FakeServer:
 
 def u64(value: int) -> bytes:
     return struct.pack("<Q", value)
+
+
+class AsyncTestCase(unittest.IsolatedAsyncioTestCase):
+    """IsolatedAsyncioTestCase runs its loop in debug mode, which records a
+    traceback for every future and logs every callback slower than 0.1 s
+    (all of them on a loaded 2-core machine): off, for speed and quiet."""
+
+    async def asyncSetUp(self) -> None:
+        asyncio.get_running_loop().set_debug(False)

@@ -14,7 +14,7 @@ from coffer import AsyncClient, ResultCode as RC, credit, debit
 from coffer import protocol as p
 from coffer.opid import OpIdGenerator
 
-from .support import FakeConn, FakeServer
+from .support import AsyncTestCase, FakeConn, FakeServer
 
 OK = p.OpResult(RC.OK, 0, 0, 1)
 
@@ -25,7 +25,7 @@ def results_for(frame_msg: p.Message, seq0: int = 1) -> p.OpsReply:
                        for i, op in enumerate(frame_msg.ops)])
 
 
-class BehaviourTest(unittest.IsolatedAsyncioTestCase):
+class BehaviourTest(AsyncTestCase):
     async def connect(self, server: FakeServer, **kw: object) -> AsyncClient:
         c = await AsyncClient.connect("127.0.0.1", server.port,
                                       **kw)  # type: ignore[arg-type]
@@ -368,7 +368,7 @@ class BehaviourTest(unittest.IsolatedAsyncioTestCase):
                 await c.ping()
 
 
-class BlockingClientTest(unittest.IsolatedAsyncioTestCase):
+class BlockingClientTest(AsyncTestCase):
     async def test_blocking_client_pipelines_from_threads(self) -> None:
         async def handler(conn: FakeConn) -> None:
             await conn.hello()

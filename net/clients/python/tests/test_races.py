@@ -12,14 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 import coffer
 from coffer import AsyncClient, ResultCode as RC, create_account, credit, debit
 
-from .support import Cofferd, fresh_account_ids
+from .support import AsyncTestCase, Cofferd, fresh_account_ids
 
 DEBITS = 128
 BALANCE = 100
 COPIES = 32
 
 
-class RaceTest(unittest.IsolatedAsyncioTestCase):
+class RaceTest(AsyncTestCase):
     server: Cofferd
 
     @classmethod

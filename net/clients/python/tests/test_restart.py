@@ -12,14 +12,14 @@ import unittest
 import coffer
 from coffer import AsyncClient, ResultCode as RC, create_account, credit
 
-from .support import Cofferd, fresh_account_ids
+from .support import AsyncTestCase, Cofferd, fresh_account_ids
 
 N = 3000
 CALLERS = 64
 ACCOUNTS = 8
 
 
-class RestartTest(unittest.IsolatedAsyncioTestCase):
+class RestartTest(AsyncTestCase):
     async def run_with_restart(self, sig: signal.Signals, coalesce: bool) -> None:
         srv = Cofferd()
         self.addCleanup(srv.close)

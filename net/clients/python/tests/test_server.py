@@ -17,13 +17,13 @@ from coffer import (AsyncClient, OpKind, ResultCode as RC, capture, chain,
                     create_account, credit, debit, hold, release, transfer)
 from coffer.protocol import Op
 
-from .support import Cofferd, fresh_account_ids
+from .support import AsyncTestCase, Cofferd, fresh_account_ids
 
 HOUR_NS = 3600 * 10**9
 INT64_MAX = 2**63 - 1
 
 
-class ServerTestCase(unittest.IsolatedAsyncioTestCase):
+class ServerTestCase(AsyncTestCase):
     server: Cofferd
     server_args: tuple[str, ...] = ()
 
@@ -36,6 +36,7 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
         cls.server.close()
 
     async def asyncSetUp(self) -> None:
+        await super().asyncSetUp()
         self.client = await AsyncClient.connect("127.0.0.1", self.server.port,
                                                 call_timeout=20.0)
 
@@ -366,6 +367,7 @@ class AuthTest(ServerTestCase):
     server_args = ("--auth_token=s3cret",)
 
     async def asyncSetUp(self) -> None:
+        await AsyncTestCase.asyncSetUp(self)  # not ServerTestCase's: no token
         self.client = await AsyncClient.connect("127.0.0.1", self.server.port,
                                                 auth_token="s3cret")
 
@@ -419,7 +421,7 @@ class Version1Test(ServerTestCase):
             await c.close()
 
 
-class ConnectErrorsTest(unittest.IsolatedAsyncioTestCase):
+class ConnectErrorsTest(AsyncTestCase):
     async def test_nothing_listening(self) -> None:
         srv = Cofferd()
         await asyncio.to_thread(srv.start)
