@@ -50,6 +50,7 @@ from .protocol import (Account, BackupReply, DigestReply, DiskReply, ErrorCode,
 __all__ = ["ClientOptions", "AsyncClient"]
 
 _BACKOFF_MAX = 1.0
+_SWEEP_S = 0.005  # granularity of call timeouts
 _T = TypeVar("_T")
 Done = Callable[[Any], None]  # called with the reply message or an exception
 
@@ -216,6 +217,9 @@ class AsyncClient:
         self._last_loss: BaseException | None = None
         self._server = HelloOk(p.VERSION_MIN, 0, p.OP_BYTES, 1, 1, 1)
         self._timers: set[asyncio.TimerHandle] = set()
+        # Calls waiting with a timeout: future -> (deadline, timeout).
+        self._deadlines: dict[asyncio.Future[Any], tuple[float, float]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
         # The queue of calls waiting for a slot.
         self._queue: collections.deque[tuple[_Req, Done]] = collections.deque()
         self._queued_weight = 0
@@ -250,6 +254,9 @@ class AsyncClient:
         for t in self._timers:
             t.cancel()
         self._timers.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         task = self._connect_task
         if task is not None and not task.done():
             task.cancel()
@@ -396,11 +403,25 @@ class AsyncClient:
         t = self.options.call_timeout if timeout is None else timeout
         if not t:
             return await fut
-        handle = self._loop.call_later(t, _expire, fut, t)
+        # One sweeper timer for every call, not one timer each: a timer per
+        # call costs a heap insertion and removal on the loop, the largest
+        # cost of a call after the socket.
+        self._deadlines[fut] = (self._loop.time() + t, t)
+        if self._sweeper is None:
+            self._sweeper = self._loop.call_later(_SWEEP_S, self._sweep)
         try:
             return await fut
         finally:
-            handle.cancel()
+            del self._deadlines[fut]
+
+    def _sweep(self) -> None:
+        """Expires the calls past their deadline (at most _SWEEP_S late)."""
+        now = self._loop.time()
+        for fut, (deadline, t) in self._deadlines.items():
+            if deadline <= now:
+                _expire(fut, t)
+        self._sweeper = (self._loop.call_later(_SWEEP_S, self._sweep)
+                         if self._deadlines and not self._closed else None)
 
     def send(self, req: _Req, done: Done) -> None:
         """Low level: queue (or send) a request; `done` is called on the loop
