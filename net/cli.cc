@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "engine/latency_histogram.h"
+#include "net/cli_watch.h"
 #include "net/client.h"
 
 namespace coffer::net {
@@ -519,6 +520,16 @@ class Runner {
 
   int Stats() {
     if (absl::Status s = Connect(); !s.ok()) return Failed(s);
+    if (o_.watch) {
+      WatchOptions w;
+      w.interval_ms = o_.watch_interval_ms;
+      w.count = o_.watch_count;
+      w.json = o_.json;
+      if (absl::Status s = WatchStats(*client_, w, out_); !s.ok()) {
+        return Failed(s);
+      }
+      return kExitOk;
+    }
     auto r = client_->Stats();
     if (!r.ok()) return Failed(r.status());
     auto stages = IfKnown(client_->Stages());
@@ -685,7 +696,9 @@ std::string CliUsage() {
           [--timestamp_min=T] [--timestamp_max=T] [--with_reason=N]
           (T: RFC 3339 or ns since the epoch; a filtered page may be short
           with next_before set: read on until it is 0)
-  stats
+  stats [--watch [--watch_interval_ms=N] [--watch_count=N]]
+                counters, stages and disk use; with --watch a live view,
+                one line a second (ops/s, syncs/s, ops per sync, ...)
   digest
   backup DIR    a consistent copy of the server's data into DIR while it
                 serves; DIR is an absolute path ON THE SERVER'S HOST that

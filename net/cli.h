@@ -38,6 +38,11 @@ struct CliOptions {
   std::string with_reason;
   uint32_t timeout_ms = 10'000;
   uint32_t backup_timeout_s = 3600;  // backup: how long to wait for it
+  // stats --watch: a line every watch_interval_ms, watch_count lines (0:
+  // until interrupted); net/cli_watch.h.
+  bool watch = false;
+  uint32_t watch_interval_ms = 1000;
+  uint32_t watch_count = 0;
 };
 
 // The text of `coffer --help` after the flags: commands and exit codes.

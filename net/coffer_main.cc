@@ -39,6 +39,13 @@ ABSL_FLAG(uint32_t, timeout_ms, 10000, "connect and reply timeout");
 ABSL_FLAG(uint32_t, backup_timeout_s, 3600,
           "backup: how long to wait for the copy (it may still complete on "
           "the server after that)");
+ABSL_FLAG(bool, watch, false,
+          "stats: a live view, one line per --watch_interval_ms (ops/s, "
+          "requests/s, duplicates/s, syncs/s, ops per sync, connections, "
+          "busy/s, last seq, durability lag, snapshots)");
+ABSL_FLAG(uint32_t, watch_interval_ms, 1000, "stats --watch: line interval");
+ABSL_FLAG(uint32_t, watch_count, 0,
+          "stats --watch: stop after this many lines (0: until interrupted)");
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args = coffer::net::ParseProgramFlags(
@@ -66,5 +73,8 @@ int main(int argc, char** argv) {
   o.with_reason = absl::GetFlag(FLAGS_with_reason);
   o.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
   o.backup_timeout_s = absl::GetFlag(FLAGS_backup_timeout_s);
+  o.watch = absl::GetFlag(FLAGS_watch);
+  o.watch_interval_ms = absl::GetFlag(FLAGS_watch_interval_ms);
+  o.watch_count = absl::GetFlag(FLAGS_watch_count);
   return coffer::net::RunCli(args, o, std::cout, std::cerr);
 }

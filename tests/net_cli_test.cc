@@ -102,6 +102,37 @@ TEST_F(NetCli, JsonOutput) {
   EXPECT_NE(out_.str().find("\"digest\":\""), std::string::npos);
 }
 
+TEST_F(NetCli, StatsWatchPrintsOneLinePerIntervalWithTheRates) {
+  ASSERT_EQ(Run({"create-account", "8", "1"}), kExitOk);
+  options_.watch = true;
+  options_.watch_interval_ms = 5;
+  options_.watch_count = 3;
+  ASSERT_EQ(Run({"stats"}), kExitOk) << err_.str();
+  std::istringstream lines(out_.str());
+  std::string header, line;
+  ASSERT_TRUE(std::getline(lines, header));
+  EXPECT_NE(header.find("ops/s"), std::string::npos) << header;
+  EXPECT_NE(header.find("ops/sync"), std::string::npos) << header;
+  int samples = 0;
+  while (std::getline(lines, line)) {
+    ++samples;
+    // The last seq (the create above) is on every line.
+    EXPECT_NE(line.find(" 1 "), std::string::npos) << line;
+  }
+  EXPECT_EQ(samples, 3) << out_.str();
+  options_.json = true;
+  options_.watch_count = 2;
+  ASSERT_EQ(Run({"stats"}), kExitOk) << err_.str();
+  std::istringstream json(out_.str());
+  samples = 0;
+  while (std::getline(json, line)) {
+    ++samples;
+    EXPECT_EQ(line.front(), '{') << line;
+    EXPECT_NE(line.find("\"last_seq\":\"1\""), std::string::npos) << line;
+  }
+  EXPECT_EQ(samples, 2) << out_.str();
+}
+
 TEST_F(NetCli, UsageErrors) {
   EXPECT_EQ(Run({}), kExitUsage);
   EXPECT_EQ(Run({"frobnicate"}), kExitUsage);
