@@ -237,6 +237,27 @@ TEST(Cli, CofferdStatesTheOpIdWindowMinimumInItsOwnFlags) {
   EXPECT_EQ(small.out.find("listening"), std::string::npos) << small.out;
 }
 
+// tools/systemd/cofferd.conf names only flags cofferd has, and a server
+// starts from it (its paths overridden by flags, which win over the file).
+TEST(Cli, CofferdStartsFromTheShippedSystemdConfig) {
+  const std::string dir =
+      absl::StrCat(::testing::TempDir(), "/cli-systemd-", getpid());
+  fs::remove_all(dir);
+  {
+    CofferdProcess server;
+    ASSERT_TRUE(server
+                    .Start({absl::StrCat("--config=", COFFER_SOURCE_DIR,
+                                         "/tools/systemd/cofferd.conf"),
+                            "--data_dir=" + dir, "--listen=127.0.0.1:0"})
+                    .ok())
+        << server.Stderr();
+    const ProgramRun ping =
+        Coffer({absl::StrCat("--server=127.0.0.1:", server.port()), "ping"});
+    EXPECT_EQ(ping.exit_code, 0) << ping.err;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(Cli, CofferdArchivesOldSegmentsByDefaultAndRefusesABadArchive) {
   const std::string dir =
       absl::StrCat(::testing::TempDir(), "/cli-archive-", getpid());
