@@ -464,17 +464,28 @@ TEST(CofferBenchBusy, BusyAnswersAreResent) {
   options.port = (*local)->port();
   auto target = (*FindTarget("coffer"))(options);
   ASSERT_TRUE(target.ok()) << target.status();
-  LoadConfig c = SmallRun(WorkloadKind::kRetry);
-  c.connections = 2;
-  c.pipeline = 8;
-  c.batch = 4;
-  c.ops = 2000;
-  c.workload.first_account = 4'000'000;
-  auto r = RunLoad(**target, c);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->valid) << (r->invalid_reasons.empty() ? ""
-                                                       : r->invalid_reasons[0]);
-  EXPECT_GT((*local)->server->counters().busy_replies, 0u);
+  // Whether a 2-slot queue overflows depends on how the threads are
+  // scheduled: a run in which the engine kept up sees no busy answer (seen
+  // about once in five runs beside a heavy build). So up to kRuns runs,
+  // each on fresh accounts and each checked, until one has seen busy
+  // answers: the test fails only if all of them pass without one.
+  constexpr int kRuns = 8;
+  for (int run = 0; run < kRuns; ++run) {
+    LoadConfig c = SmallRun(WorkloadKind::kRetry);
+    c.connections = 2;
+    c.pipeline = 8;
+    c.batch = 4;
+    c.ops = 2000;
+    c.workload.first_account = 4'000'000 + uint64_t{100'000} * run;
+    auto r = RunLoad(**target, c);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(r->valid) << (r->invalid_reasons.empty()
+                                  ? ""
+                                  : r->invalid_reasons[0]);
+    if ((*local)->server->counters().busy_replies > 0) break;
+  }
+  EXPECT_GT((*local)->server->counters().busy_replies, 0u)
+      << "no busy answer in " << kRuns << " runs";
 }
 
 TEST_F(CofferBenchServer, BinaryWritesValidJson) {
