@@ -17,6 +17,8 @@
 #include "boost/asio/signal_set.hpp"
 #include "engine/engine.h"
 #include "net/config_file.h"
+#include "net/metrics_server.h"
+#include "net/metrics_text.h"
 #include "net/program_flags.h"
 #include "net/server.h"
 #include "wal/fault_spec.h"
@@ -64,6 +66,10 @@ ABSL_FLAG(uint32_t, shards, 0,
           "else one per hardware thread). With 1 shard the engine runs its "
           "inline layout: the sequencer's thread applies, and syncs the "
           "log itself unless a pass is large (engine/DESIGN.md)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "address:port for Prometheus: GET /metrics in the text format "
+          "(empty: off). A non-loopback address requires --auth_token, which "
+          "scrapers send as 'Authorization: Bearer TOKEN'");
 ABSL_FLAG(uint32_t, io_threads, 0,
           "network threads (0: one per 4 hardware threads, at least 1)");
 ABSL_FLAG(uint32_t, reply_spin_us, 0,
@@ -172,6 +178,7 @@ namespace {
 const std::vector<std::string> kConfigurable = {
     "listen",
     "auth_token",
+    "metrics_listen",
     "data_dir",
     "wal_segment_bytes",
     "wal_archive",
@@ -448,6 +455,28 @@ int main(int argc, char** argv) {
       sc.ResolvedIoThreads(), RecoverySummary(**engine).c_str(), ready_s);
   std::fflush(stdout);
 
+  std::unique_ptr<coffer::net::MetricsServer> metrics;
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    coffer::Engine* e = engine->get();
+    coffer::net::Server* srv = server->get();
+    auto started = coffer::net::MetricsServer::Start(
+        absl::GetFlag(FLAGS_metrics_listen), sc.auth_token, [e, srv] {
+          coffer::net::MetricsInput in;
+          in.engine = e->Stats();
+          in.server = srv->counters();
+          in.gauges = srv->gauges();
+          in.stages = srv->stages();
+          if (auto disk = e->MeasureDisk(); disk.ok()) in.disk = *disk;
+          in.recovery_seconds = e->recovery().seconds;
+          return coffer::net::FormatMetrics(in);
+        });
+    if (!started.ok()) Die(2, std::string(started.status().message()));
+    metrics = std::move(started).value();
+    std::printf("cofferd: metrics on http://%s/metrics\n",
+                absl::GetFlag(FLAGS_metrics_listen).c_str());
+    std::fflush(stdout);
+  }
+
   {
     boost::asio::io_context signals_io(1);
     boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
@@ -458,6 +487,7 @@ int main(int argc, char** argv) {
     std::printf("cofferd: signal %d: draining connections\n", caught);
     std::fflush(stdout);
   }  // a second signal now takes the default action (immediate exit)
+  metrics.reset();  // before the server and engine it reads
   (*server)->Shutdown();
   const coffer::net::ServerCounters c = (*server)->counters();
   server->reset();

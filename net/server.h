@@ -48,6 +48,8 @@ class Server {
 
   ServerCounters counters() const { return shared_->Counters(); }
   ServerGauges gauges() const { return shared_->Gauges(); }
+  // The engine's stages and the network's (what STAGES answers).
+  std::vector<StageSnapshot> stages() const { return shared_->Stages(); }
   uint64_t connections_open() const {
     return shared_->connections_open.load(std::memory_order_relaxed);
   }

@@ -1,0 +1,65 @@
+// `GET /metrics` over HTTP for Prometheus (cofferd --metrics_listen): a
+// small server on a thread of its own, never an io thread of the ledger
+// or an engine thread, that answers each scrape with the text `render`
+// returns (net/metrics_text.h).
+//
+// Contract:
+// - Each connection gets one answer, then the server closes it
+//   (`Connection: close`). `GET /metrics` gets 200 and the text; any other
+//   path 404; any other method 405; a request head over kHeadBytesMax, or
+//   not complete within kHeadTimeoutMs, 400 or a close.
+// - With a token, a request must carry `Authorization: Bearer TOKEN`
+//   (compared in constant time), else 401. Without one, the address must
+//   be loopback: MetricsServer::Start refuses any other.
+// - At most kConnectionsMax connections at once; one beyond it is closed at
+//   once (a scraper retries at its next interval).
+// - `render` runs on the metrics thread, once per scrape.
+// - Stop() (and the destructor) closes the listener and every connection
+//   and joins the thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+
+namespace coffer::net {
+
+class MetricsServer {
+ public:
+  static constexpr size_t kHeadBytesMax = 8192;
+  static constexpr uint32_t kHeadTimeoutMs = 5000;
+  static constexpr uint32_t kConnectionsMax = 16;
+
+  // `address`: host:port (port 0 picks one). `token` empty: no auth, and
+  // the address must be loopback.
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
+      const std::string& address, const std::string& token,
+      std::function<std::string()> render);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  uint16_t port() const { return port_; }
+  void Stop();
+
+ private:
+  class Exchange;  // one connection: read the head, answer, close
+  MetricsServer(std::string token, std::function<std::string()> render);
+  void Accept();
+
+  const std::string token_;
+  const std::function<std::string()> render_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_{io_};
+  uint16_t port_ = 0;
+  uint32_t open_ = 0;  // connections now; touched on the metrics thread only
+  std::thread thread_;
+};
+
+}  // namespace coffer::net
