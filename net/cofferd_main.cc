@@ -18,9 +18,9 @@
 #include "engine/engine.h"
 #include "net/config_file.h"
 #include "net/metrics_server.h"
-#include "net/metrics_text.h"
 #include "net/program_flags.h"
 #include "net/server.h"
+#include "net/server_metrics.h"
 #include "wal/fault_spec.h"
 #include "wal/faulty_storage.h"
 #include "wal/storage.h"
@@ -219,6 +219,24 @@ const std::vector<std::string> kConfigurable = {
 [[noreturn]] void Die(int code, const std::string& message) {
   std::fprintf(stderr, "cofferd: %s\n", message.c_str());
   std::exit(code);
+}
+
+// --metrics_listen's server, or null when the flag is empty; exits 2 on a
+// bad address.
+std::unique_ptr<coffer::net::MetricsServer> StartMetrics(
+    const std::string& auth_token, coffer::net::ServerMetrics* state) {
+  const std::string address = absl::GetFlag(FLAGS_metrics_listen);
+  if (address.empty()) return nullptr;
+  coffer::net::MetricsServer::Handlers handlers;
+  handlers.metrics = [state] { return state->Render(); };
+  handlers.ready = [state] { return state->Ready(); };
+  auto started =
+      coffer::net::MetricsServer::Start(address, auth_token, handlers);
+  if (!started.ok()) Die(2, std::string(started.status().message()));
+  std::printf("cofferd: metrics on http://%s/metrics and /ready\n",
+              address.c_str());
+  std::fflush(stdout);
+  return std::move(started).value();
 }
 
 // "host:port" or "[v6]:port".
@@ -439,7 +457,17 @@ int main(int argc, char** argv) {
                  coffer::wal::FaultSpecText(*spec).c_str());
   }
 
-  if (!ec.data_dir.empty()) ec.on_recovery_progress = PrintRecoveryProgress;
+  // The metrics endpoint starts before recovery, so that /ready tells
+  // "recovering" from "down" (net/server_metrics.h).
+  coffer::net::ServerMetrics server_metrics;
+  std::unique_ptr<coffer::net::MetricsServer> metrics =
+      StartMetrics(sc.auth_token, &server_metrics);
+  if (!ec.data_dir.empty()) {
+    ec.on_recovery_progress = [&](const coffer::RecoveryProgress& p) {
+      PrintRecoveryProgress(p);
+      server_metrics.OnRecoveryProgress(p);
+    };
+  }
   auto engine = coffer::Engine::Create(ec);
   if (!engine.ok()) Die(1, std::string(engine.status().message()));
   auto server = coffer::net::Server::Start(engine->get(), sc);
@@ -455,27 +483,8 @@ int main(int argc, char** argv) {
       sc.ResolvedIoThreads(), RecoverySummary(**engine).c_str(), ready_s);
   std::fflush(stdout);
 
-  std::unique_ptr<coffer::net::MetricsServer> metrics;
-  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    coffer::Engine* e = engine->get();
-    coffer::net::Server* srv = server->get();
-    auto started = coffer::net::MetricsServer::Start(
-        absl::GetFlag(FLAGS_metrics_listen), sc.auth_token, [e, srv] {
-          coffer::net::MetricsInput in;
-          in.engine = e->Stats();
-          in.server = srv->counters();
-          in.gauges = srv->gauges();
-          in.stages = srv->stages();
-          if (auto disk = e->MeasureDisk(); disk.ok()) in.disk = *disk;
-          in.recovery_seconds = e->recovery().seconds;
-          return coffer::net::FormatMetrics(in);
-        });
-    if (!started.ok()) Die(2, std::string(started.status().message()));
-    metrics = std::move(started).value();
-    std::printf("cofferd: metrics on http://%s/metrics\n",
-                absl::GetFlag(FLAGS_metrics_listen).c_str());
-    std::fflush(stdout);
-  }
+  // Serving from now on: /ready says so, /metrics shows everything.
+  server_metrics.SetServing(engine->get(), server->get());
 
   {
     boost::asio::io_context signals_io(1);

@@ -104,11 +104,20 @@ class MetricsServer::Exchange
     if (first[0] != "GET") {
       return Response("405 Method Not Allowed", "text/plain", "GET only\n");
     }
+    if (first[1] == "/ready") {
+      if (!owner_->handlers_.ready) {
+        return Response("200 OK", "text/plain", "serving\n");
+      }
+      const Readiness r = owner_->handlers_.ready();
+      return Response(r.ready ? "200 OK" : "503 Service Unavailable",
+                      "text/plain", r.text + "\n");
+    }
     if (first[1] != "/metrics") {
-      return Response("404 Not Found", "text/plain", "try /metrics\n");
+      return Response("404 Not Found", "text/plain",
+                      "try /metrics or /ready\n");
     }
     return Response("200 OK", "text/plain; version=0.0.4; charset=utf-8",
-                    owner_->render_());
+                    owner_->handlers_.metrics());
   }
 
   bool Authorized(const std::vector<absl::string_view>& lines) const {
@@ -145,13 +154,11 @@ class MetricsServer::Exchange
   std::string response_;
 };
 
-MetricsServer::MetricsServer(std::string token,
-                             std::function<std::string()> render)
-    : token_(std::move(token)), render_(std::move(render)) {}
+MetricsServer::MetricsServer(std::string token, Handlers handlers)
+    : token_(std::move(token)), handlers_(std::move(handlers)) {}
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
-    const std::string& address, const std::string& token,
-    std::function<std::string()> render) {
+    const std::string& address, const std::string& token, Handlers handlers) {
   std::string host;
   uint16_t port = 0;
   if (!SplitAddress(address, &host, &port)) {
@@ -170,7 +177,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     return absl::InvalidArgumentError(
         absl::StrCat("metrics address ", address, ": ", ec.message()));
   }
-  std::unique_ptr<MetricsServer> s(new MetricsServer(token, std::move(render)));
+  std::unique_ptr<MetricsServer> s(
+      new MetricsServer(token, std::move(handlers)));
   const asio::ip::tcp::endpoint endpoint(ip, port);
   auto fail = [&](const char* what) {
     return absl::UnavailableError(

@@ -16,8 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "net/local_server.h"
 #include "net/metrics_server.h"
 #include "net/metrics_text.h"
+#include "net/server_metrics.h"
 
 namespace coffer::net {
 namespace {
@@ -139,10 +141,12 @@ std::string Get(const std::string& path, const std::string& extra = "") {
 
 TEST(MetricsServerTest, AnswersScrapesAndRefusesTheRest) {
   int renders = 0;
-  auto s = MetricsServer::Start("127.0.0.1:0", "", [&] {
+  MetricsServer::Handlers h;
+  h.metrics = [&] {
     ++renders;
     return std::string("coffer_up 1\n");
-  });
+  };
+  auto s = MetricsServer::Start("127.0.0.1:0", "", h);
   ASSERT_TRUE(s.ok()) << s.status();
   const uint16_t port = (*s)->port();
   const std::string ok = Exchange(port, Get("/metrics"));
@@ -162,8 +166,9 @@ TEST(MetricsServerTest, AnswersScrapesAndRefusesTheRest) {
 }
 
 TEST(MetricsServerTest, WithATokenAScrapeMustCarryIt) {
-  auto s = MetricsServer::Start("127.0.0.1:0", "s3cret",
-                                [] { return std::string("coffer_up 1\n"); });
+  MetricsServer::Handlers h;
+  h.metrics = [] { return std::string("coffer_up 1\n"); };
+  auto s = MetricsServer::Start("127.0.0.1:0", "s3cret", h);
   ASSERT_TRUE(s.ok()) << s.status();
   const uint16_t port = (*s)->port();
   EXPECT_TRUE(
@@ -177,13 +182,51 @@ TEST(MetricsServerTest, WithATokenAScrapeMustCarryIt) {
 }
 
 TEST(MetricsServerTest, ANonLoopbackAddressNeedsAToken) {
-  auto s = MetricsServer::Start("0.0.0.0:0", "", [] { return std::string(); });
+  MetricsServer::Handlers h;
+  h.metrics = [] { return std::string(); };
+  auto s = MetricsServer::Start("0.0.0.0:0", "", h);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("not loopback"), std::string::npos)
       << s.status();
-  EXPECT_FALSE(MetricsServer::Start("127.0.0.1", "", [] {
-                 return std::string();
-               }).ok());  // no port
+  EXPECT_FALSE(MetricsServer::Start("127.0.0.1", "", h).ok());  // no port
+}
+
+TEST(MetricsServerTest, ReadySays503WhileRecoveringAnd200OnceServing) {
+  ServerMetrics state;
+  MetricsServer::Handlers h;
+  h.metrics = [&] { return state.Render(); };
+  h.ready = [&] { return state.Ready(); };
+  auto s = MetricsServer::Start("127.0.0.1:0", "", h);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const uint16_t port = (*s)->port();
+  RecoveryProgress p;
+  p.snapshot_seq = 40;
+  p.ops_replayed = 7;
+  p.ops_total = 9;
+  state.OnRecoveryProgress(p);
+  const std::string recovering = Exchange(port, Get("/ready"));
+  EXPECT_TRUE(absl::StartsWith(recovering, "HTTP/1.1 503")) << recovering;
+  EXPECT_NE(recovering.find("replayed 7 of ~9"), std::string::npos)
+      << recovering;
+  const std::string early = Exchange(port, Get("/metrics"));
+  EXPECT_NE(early.find("\ncoffer_ready 0\n"), std::string::npos) << early;
+  EXPECT_NE(early.find("\ncoffer_recovery_ops_replayed 7\n"),
+            std::string::npos);
+
+  EngineConfig ec;
+  ec.shard_count = 1;
+  ec.idle_spin_iterations = 64;
+  ServerConfig sc;
+  sc.port = 0;
+  sc.io_threads = 1;
+  auto local = LocalServer::Start(ec, sc);
+  ASSERT_TRUE(local.ok()) << local.status();
+  state.SetServing((*local)->engine.get(), (*local)->server.get());
+  EXPECT_TRUE(absl::StartsWith(Exchange(port, Get("/ready")), "HTTP/1.1 200"));
+  const std::string full = Exchange(port, Get("/metrics"));
+  EXPECT_NE(full.find("\ncoffer_ready 1\n"), std::string::npos) << full;
+  EXPECT_NE(full.find("\ncoffer_connections_open "), std::string::npos) << full;
+  (*s)->Stop();  // before the server and engine it reads
 }
 
 }  // namespace
