@@ -65,10 +65,13 @@ class MetricsServer {
 
   const std::string token_;
   const Handlers handlers_;
+  // Connections now; touched on the metrics thread only (and by the
+  // exchanges io_'s destruction drops): declared before io_, so it
+  // outlives them.
+  uint32_t open_ = 0;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_{io_};
   uint16_t port_ = 0;
-  uint32_t open_ = 0;  // connections now; touched on the metrics thread only
   std::thread thread_;
 };
 
