@@ -44,8 +44,6 @@ void RememberedOps::Fatal(const absl::Status& status) const {
 
 absl::Status RememberedOps::Restore(std::span<const OpIdTable::Record> records,
                                     uint64_t snapshot_seq, uint64_t now_ns) {
-  // Ops older than the snapshot's window left memory at some time before
-  // the snapshot: as far as memory can tell, at its time.
   // Every seq is an op with an id (ops without one take no seq), so the
   // window ends at the snapshot's own seq; a file that says otherwise
   // would leave ring slots unaccounted for, found only later by an assert.
@@ -55,6 +53,8 @@ absl::Status RememberedOps::Restore(std::span<const OpIdTable::Record> records,
         "snapshot at seq ", snapshot_seq, " remembers ops up to seq ", last,
         " (its op ids must end at its seq)"));
   }
+  // Ops older than the snapshot's window left memory at some time before
+  // the snapshot: as far as memory can tell, at its time.
   if (records.empty() || records.front().seq > 1) forgotten_ns_ = now_ns;
   for (size_t i = 1; i < records.size(); ++i) {
     if (records[i].seq != records[i - 1].seq + 1) {

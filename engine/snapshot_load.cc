@@ -70,8 +70,6 @@ absl::StatusOr<LoadedSnapshot> LoadSnapshot(
   LoadedSnapshot loaded;
   loaded.seq = layout->seq;
   loaded.last_timestamp_ns = layout->last_timestamp_ns;
-  loaded.accounts = layout->Records(SnapshotBlockKind::kAccounts);
-  loaded.op_ids = op_ids.size();
   return loaded;
 }
 

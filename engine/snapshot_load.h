@@ -36,8 +36,6 @@ class Shard;
 struct LoadedSnapshot {
   uint64_t seq = 0;  // the state reflects ops 1..seq
   uint64_t last_timestamp_ns = 0;
-  uint64_t accounts = 0;  // records restored, for the recovery report
-  uint64_t op_ids = 0;
 };
 
 absl::StatusOr<LoadedSnapshot> LoadSnapshot(

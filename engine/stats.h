@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace coffer {
@@ -32,7 +33,7 @@ struct EngineStats {
   uint64_t log_records = 0;  // 0 without a log
   uint64_t snapshots = 0;    // written since start
   uint64_t snapshot_failures = 0;
-  uint64_t snapshot_seq = 0;       // seq of the newest one written
+  uint64_t snapshot_seq = 0;  // seq of the newest one written
   // How long ordering stopped to start the last snapshot: in process, the
   // writer's start and the signal to the shards; with snapshot_fork, the
   // drain and the fork.
@@ -49,6 +50,11 @@ struct EngineStats {
   uint64_t history_entries_stored = 0;
   std::vector<ShardStats> shards;  // one per shard, by shard index
   bool operator==(const EngineStats&) const = default;
+  // Ops ordered but not yet fsynced (0 without a log).
+  uint64_t durability_lag() const {
+    return durable_seq == 0 || last_seq < durable_seq ? 0
+                                                      : last_seq - durable_seq;
+  }
 };
 
 // Disk use by area, as DISK_REPLY carries it (net/PROTOCOL.md). The
@@ -60,6 +66,24 @@ enum class DiskArea : uint16_t {
   kOpIdIndex = 4,     // the on-disk op-id index (data_dir/op_ids, RocksDB)
   kHistoryStore = 5,  // history beyond memory (data_dir/history, RocksDB)
 };
+
+// The area's name in `coffer stats` and /metrics; "area_N" for a number
+// that is not a DiskArea (a newer server's).
+inline std::string DiskAreaName(DiskArea area) {
+  switch (area) {
+    case DiskArea::kLog:
+      return "log";
+    case DiskArea::kArchive:
+      return "archive";
+    case DiskArea::kSnapshots:
+      return "snapshots";
+    case DiskArea::kOpIdIndex:
+      return "op_id_index";
+    case DiskArea::kHistoryStore:
+      return "history_store";
+  }
+  return "area_" + std::to_string(static_cast<uint16_t>(area));
+}
 
 struct DiskAreaUsage {
   DiskArea area = DiskArea::kLog;

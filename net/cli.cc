@@ -437,30 +437,14 @@ class Runner {
     return r.status();
   }
 
-  static std::string DiskAreaName(DiskArea area) {
-    switch (area) {
-      case DiskArea::kLog:
-        return "log";
-      case DiskArea::kArchive:
-        return "archive";
-      case DiskArea::kSnapshots:
-        return "snapshots";
-      case DiskArea::kOpIdIndex:
-        return "op_id_index";
-      case DiskArea::kHistoryStore:
-        return "history_store";
-    }
-    return absl::StrCat("area_", static_cast<uint16_t>(area));
-  }
-
   static std::string DiskJson(const DiskReply& r) {
     std::string out = "\"disk\":[";
     for (size_t i = 0; i < r.areas.size(); ++i) {
       const DiskAreaUsage& a = r.areas[i];
       absl::StrAppend(
           &out, i ? "," : "", "{\"area\":", static_cast<uint16_t>(a.area),
-          ",\"name\":", JsonString(DiskAreaName(a.area)), ",\"files\":\"",
-          a.files, "\",\"bytes\":\"", a.bytes, "\"}");
+          ",\"name\":", JsonString(coffer::DiskAreaName(a.area)),
+          ",\"files\":\"", a.files, "\",\"bytes\":\"", a.bytes, "\"}");
     }
     return out + "]";
   }
@@ -468,7 +452,7 @@ class Runner {
   void PrintDisk(const DiskReply& r) {
     out_ << absl::StrFormat("%-24s %10s %16s\n", "disk", "files", "bytes");
     for (const DiskAreaUsage& a : r.areas) {
-      out_ << absl::StrFormat("%-24s %10u %16u\n", DiskAreaName(a.area),
+      out_ << absl::StrFormat("%-24s %10u %16u\n", coffer::DiskAreaName(a.area),
                               a.files, a.bytes);
     }
   }

@@ -37,9 +37,7 @@ void PrintLine(const Sample& a, const Sample& b, bool json, std::ostream& out) {
   const double ops = Rate(x.ops_sequenced, y.ops_sequenced, s);
   const double syncs = Rate(x.log_syncs, y.log_syncs, s);
   const double per_sync = syncs > 0 ? ops / syncs : 0;
-  const uint64_t lag = y.durable_seq == 0 || y.last_seq < y.durable_seq
-                           ? 0
-                           : y.last_seq - y.durable_seq;
+  const uint64_t lag = y.durability_lag();
   const double requests = Rate(x.requests, y.requests, s);
   const double dups = Rate(x.duplicates, y.duplicates, s);
   const double busy =

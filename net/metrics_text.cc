@@ -73,10 +73,7 @@ void EngineGauges(const EngineStats& e, Writer& w) {
   w.One("coffer_durable_seq", "gauge",
         "Every op up to this seq is fsynced (0 in memory).", e.durable_seq);
   w.One("coffer_durability_lag_ops", "gauge",
-        "Ops ordered but not yet fsynced.",
-        e.durable_seq == 0 || e.last_seq < e.durable_seq
-            ? 0
-            : e.last_seq - e.durable_seq);
+        "Ops ordered but not yet fsynced.", e.durability_lag());
   w.One("coffer_snapshot_seq", "gauge", "The seq of the newest snapshot.",
         e.snapshot_seq);
   w.Begin("coffer_snapshot_pause_seconds", "gauge",
@@ -165,22 +162,6 @@ void Stages(const std::vector<StageSnapshot>& stages, Writer& w) {
   }
 }
 
-const char* AreaName(DiskArea a) {
-  switch (a) {
-    case DiskArea::kLog:
-      return "log";
-    case DiskArea::kArchive:
-      return "archive";
-    case DiskArea::kSnapshots:
-      return "snapshots";
-    case DiskArea::kOpIdIndex:
-      return "op_id_index";
-    case DiskArea::kHistoryStore:
-      return "history_store";
-  }
-  return "other";
-}
-
 }  // namespace
 
 std::string FormatMetrics(const MetricsInput& in) {
@@ -193,7 +174,7 @@ std::string FormatMetrics(const MetricsInput& in) {
   w.Begin("coffer_disk_bytes", "gauge", "Bytes on disk by area.");
   for (const DiskAreaUsage& d : in.disk) {
     w.Sample("coffer_disk_bytes",
-             absl::StrCat("{area=\"", AreaName(d.area), "\"}"), d.bytes);
+             absl::StrCat("{area=\"", DiskAreaName(d.area), "\"}"), d.bytes);
   }
   w.Begin("coffer_recovery_seconds", "gauge",
           "How long start-up took (snapshot load and log replay).");
